@@ -1,0 +1,40 @@
+# The few commands a user types. Each one creates the environment first if it is missing.
+#   make run   execute every notebook on real MNIST (copies in build/), print what it produced
+#   make test  unit tests, then every notebook under nbmake, then the browser test
+#   make lab   open JupyterLab on notebooks/
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+NOTEBOOKS = $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+.PHONY: run test unit notebooks browser lab results benchmark clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/python -m helpers.run $(NOTEBOOKS)
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -m "not browser"
+	$(BIN)/python -m pytest --nbmake --nbmake-timeout=900 -p no:cacheprovider $(NOTEBOOKS)
+	$(BIN)/python -m pytest -m browser -rs
+
+unit: $(BIN)/.installed
+	$(BIN)/python -m pytest -m "not browser"
+
+lab: $(BIN)/.installed
+	$(BIN)/jupyter lab notebooks/
+
+# 3 seeds of the one-shot and fine-tuned sweeps: writes build/results/ (not part of CI; about 40 minutes here)
+results: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.seeds
+
+benchmark: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.all
+
+clean:
+	rm -rf build

@@ -1,0 +1,51 @@
+"""Constants and the one place that decides paths and the device.
+
+This is a leaf module: it imports nothing of ours, so every other module may
+import it without creating a cycle.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+#: The pruning percentages of the classic experiment.
+K_LIST = [0, 25, 50, 60, 70, 80, 90, 95, 97, 99]
+
+#: The architecture of the classic experiment: 784 inputs, these hidden widths, 10 outputs.
+HIDDEN = (1000, 1000, 500, 200)
+
+
+def project_home() -> Path:
+    """The folder that holds data/, checkpoints/ and build/.
+
+    The repository root when `helpers` is used from a checkout (editable
+    install, notebooks, tests); otherwise (installed from git on Colab)
+    `~/.cache/pruning-mnist`. The environment variable `PRUNING_MNIST_HOME`
+    overrides both.
+    """
+    if os.environ.get("PRUNING_MNIST_HOME"):
+        return Path(os.environ["PRUNING_MNIST_HOME"]).expanduser().resolve()
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file():
+        return root
+    return Path.home() / ".cache" / "pruning-mnist"
+
+
+def data_dir() -> Path:
+    """Where MNIST is cached (torchvision's layout: `<data_dir>/MNIST/raw/`)."""
+    return project_home() / "data"
+
+
+def checkpoint_dir() -> Path:
+    """Where trained networks are cached."""
+    return project_home() / "checkpoints"
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU; `PRUNING_MNIST_DEVICE` overrides (e.g. "cpu")."""
+    if os.environ.get("PRUNING_MNIST_DEVICE"):
+        return torch.device(os.environ["PRUNING_MNIST_DEVICE"])
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,0 +1,221 @@
+"""Pruning: pure functions on networks and masks. No training, no plotting.
+
+Two ways to prune a trained network, both "one-shot" (no retraining):
+
+- **weight pruning** zeroes the k% of weights with the smallest magnitude,
+  in each layer (``scope="layer"``) or over all layers at once (``"global"``);
+- **unit pruning** zeroes the k% of each hidden layer's neurons whose weight
+  rows have the smallest L2 norm. A unit is a *row* of `nn.Linear.weight`
+  (shape out x in): the weights coming *into* that neuron.
+
+A mask is a bool tensor shaped like the weight, True = kept; masks are
+``dict[str, torch.Tensor]`` keyed by the layer's name in the network. In a
+tensor of n entries exactly ``round(k / 100 * n)`` are pruned, ties included,
+as `torch.nn.utils.prune` does; the tests prove our masks equal its masks.
+
+Nothing here modifies the network it is given: `prune` and `apply_masks`
+return a new one.
+
+Used in 02_weight_pruning and 03_unit_pruning.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+
+import pandas as pd
+import torch
+from torch import nn
+
+from helpers.config import K_LIST
+from helpers.model import linear_layers
+
+__all__ = ["K_LIST", "check_k", "prunable_layers", "weight_masks", "unit_masks", "masks_for",
+           "apply_masks", "prune", "compact", "sparsity", "flops", "METHODS", "SCOPES"]
+
+METHODS = ("weight", "unit")
+SCOPES = ("layer", "global")
+
+
+def check_k(k: float) -> float:
+    """Return `k` if it is a percentage in [0, 100]; raise otherwise.
+
+    >>> check_k(90)
+    90
+    >>> check_k(120)
+    Traceback (most recent call last):
+    ...
+    ValueError: k must be a percentage in [0, 100], got 120
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, float)):
+        raise TypeError(f"k must be a number (a percentage in [0, 100]), got {k!r} of type {type(k).__name__}")
+    if math.isnan(k) or not 0 <= k <= 100:
+        raise ValueError(f"k must be a percentage in [0, 100], got {k!r}")
+    return k
+
+
+def prunable_layers(net: nn.Module, include_output: bool = False) -> dict[str, nn.Linear]:
+    """The `nn.Linear` layers to prune, by name; the last one (the output) only if asked."""
+    layers = linear_layers(net)
+    if not layers:
+        raise ValueError(f"{type(net).__name__} has no nn.Linear layers to prune")
+    return dict(layers if include_output else layers[:-1])
+
+
+def keep_largest(scores: torch.Tensor, k: float) -> torch.Tensor:
+    """Mask that prunes the round(k/100 * n) smallest of `scores`, ties included.
+
+    A stable sort breaks ties by position, so exactly that many entries go, and
+    whatever is pruned at k is also pruned at every larger k.
+
+    >>> keep_largest(torch.tensor([0.3, -0.1, 0.2, 0.1]).abs(), 50)
+    tensor([ True, False,  True, False])
+    """
+    n_prune = round(check_k(k) / 100 * scores.numel())
+    order = torch.argsort(scores.flatten(), stable=True)
+    keep = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
+    keep[order[:n_prune]] = False
+    return keep.view_as(scores)
+
+
+def weight_masks(net: nn.Module, k: float, scope: str = "layer", include_output: bool = False) -> dict[str, torch.Tensor]:
+    """Masks that prune the k% of weights with the smallest magnitude.
+
+    Args:
+        net: the network.
+        k: percentage to prune, in [0, 100].
+        scope: "layer" prunes k% of every layer; "global" ranks the weights of
+            all prunable layers together (layers then lose different shares).
+        include_output: prune the output layer too.
+
+    Returns:
+        {layer name: bool tensor shaped like its weight, True = kept}.
+
+    Used in 02_weight_pruning.
+    """
+    check_k(k)
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    layers = prunable_layers(net, include_output)
+    if scope == "layer":
+        return {name: keep_largest(layer.weight.detach().abs(), k) for name, layer in layers.items()}
+    magnitudes = torch.cat([layer.weight.detach().abs().flatten() for layer in layers.values()])
+    keep = keep_largest(magnitudes, k).split([layer.weight.numel() for layer in layers.values()])
+    return {name: part.view_as(layer.weight) for (name, layer), part in zip(layers.items(), keep)}
+
+
+def unit_masks(net: nn.Module, k: float, include_output: bool = False) -> dict[str, torch.Tensor]:
+    """Masks that prune, in each layer, the k% of units whose weight rows have the smallest L2 norm.
+
+    Returns:
+        {layer name: bool tensor shaped like its weight}; a pruned unit's whole row is False.
+
+    Used in 03_unit_pruning.
+    """
+    check_k(k)
+    masks = {}
+    for name, layer in prunable_layers(net, include_output).items():
+        keep_rows = keep_largest(layer.weight.detach().norm(dim=1), k)
+        masks[name] = keep_rows[:, None].expand_as(layer.weight).clone()
+    return masks
+
+
+def masks_for(net: nn.Module, k: float, method: str = "weight", scope: str = "layer",
+              include_output: bool = False) -> dict[str, torch.Tensor]:
+    """The masks of `method` ("weight" or "unit") at k; `scope` applies to weight pruning."""
+    if method == "weight":
+        return weight_masks(net, k, scope, include_output)
+    if method == "unit":
+        if scope != "layer":
+            raise ValueError(f"unit pruning is layer-wise only, got scope={scope!r}")
+        return unit_masks(net, k, include_output)
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def apply_masks(net: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
+    """A copy of `net` with the weights that `masks` prune set to zero.
+
+    Raises:
+        ValueError: a mask names no Linear layer of `net`, or its shape differs
+            from the layer's weight. `net` is not modified.
+    """
+    layers = dict(linear_layers(net))
+    for name, mask in masks.items():
+        if name not in layers:
+            raise ValueError(f"mask for layer {name!r}, but the network's Linear layers are {list(layers)}")
+        if mask.shape != layers[name].weight.shape:
+            raise ValueError(f"mask for layer {name!r} has shape {tuple(mask.shape)}, "
+                             f"its weight has shape {tuple(layers[name].weight.shape)}")
+    pruned = copy.deepcopy(net)
+    with torch.no_grad():
+        for name, layer in linear_layers(pruned):
+            if name in masks:
+                layer.weight.mul_(masks[name].to(layer.weight.device, layer.weight.dtype))
+    return pruned
+
+
+def prune(net: nn.Module, k: float, method: str = "weight", scope: str = "layer",
+          include_output: bool = False) -> nn.Module:
+    """A copy of `net` pruned at k% by `method`; `net` itself is never changed.
+
+    >>> from helpers.model import make_mlp
+    >>> net = make_mlp((8, 4))
+    >>> sparsity(prune(net, 50, "unit"))["alive"].tolist()
+    [4, 2, 10, 16]
+    """
+    return apply_masks(net, masks_for(net, k, method, scope, include_output))
+
+
+def compact(net: nn.Module) -> nn.Sequential:
+    """A physically smaller network without the dead hidden units.
+
+    A hidden unit is dead when its weight row is all zero (it always outputs
+    relu(0) = 0) or when no later layer reads it (its column in the next layer
+    is all zero). Its row goes, and so does the matching column of the next
+    layer. Without biases the result computes exactly the same function.
+
+    Returns:
+        A new `nn.Sequential` of Linear and ReLU layers.
+
+    Used in 03_unit_pruning and 05_speed_and_size.
+    """
+    weights = [layer.weight.detach() for _, layer in linear_layers(net)]
+    if not weights:
+        raise ValueError(f"{type(net).__name__} has no nn.Linear layers")
+    for i in range(len(weights) - 1):
+        alive = (weights[i] != 0).any(dim=1) & (weights[i + 1] != 0).any(dim=0)
+        weights[i] = weights[i][alive]
+        weights[i + 1] = weights[i + 1][:, alive]
+    layers: list[nn.Module] = []
+    for weight in weights:
+        linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False, device=weight.device, dtype=weight.dtype)
+        with torch.no_grad():
+            linear.weight.copy_(weight)
+        layers += [linear, nn.ReLU()]
+    return nn.Sequential(*layers[:-1]).eval()
+
+
+def flops(net: nn.Module) -> int:
+    """Multiply-adds of one forward pass of one example (the sum of in x out over Linear layers)."""
+    return sum(layer.weight.numel() for _, layer in linear_layers(net))
+
+
+def sparsity(net: nn.Module) -> pd.DataFrame:
+    """Per Linear layer: shape, weights total and nonzero, units total and alive, and a total row.
+
+    A unit is alive when its weight row has a nonzero entry.
+    """
+    rows = []
+    for name, layer in linear_layers(net):
+        weight = layer.weight.detach()
+        rows.append(dict(layer=name, shape=tuple(weight.shape), weights=weight.numel(),
+                         nonzero=int((weight != 0).sum()), units=weight.shape[0],
+                         alive=int((weight != 0).any(dim=1).sum())))
+    table = pd.DataFrame(rows)
+    total = dict(layer="total", shape=None, weights=table["weights"].sum(), nonzero=table["nonzero"].sum(),
+                 units=table["units"].sum(), alive=table["alive"].sum())
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    table["kept %"] = 100 * table["nonzero"] / table["weights"]
+    return table

@@ -1,0 +1,152 @@
+"""helpers.model and helpers.training on small synthetic data."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers.data import Split
+from helpers.model import CheckpointError, architecture, load_checkpoint, make_mlp, save_checkpoint
+from helpers.pruning import weight_masks
+from helpers.training import evaluate, fit
+
+
+def toy_data(n=256, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(n, 20, generator=generator)
+    labels = (images[:, :5].argmax(1))
+    return Split(images, labels)
+
+
+def test_classic_architecture():
+    net = make_mlp()
+    shapes = [tuple(p.shape) for p in net.parameters()]
+    assert shapes == [(1000, 784), (1000, 1000), (500, 1000), (200, 500), (10, 200)]
+    assert sum(p.numel() for p in net.parameters()) == 2_386_000
+    assert all(m.bias is None for m in net if isinstance(m, torch.nn.Linear))
+    assert [type(m).__name__ for m in net] == ["Linear", "ReLU"] * 4 + ["Linear"]
+
+
+@pytest.mark.parametrize("bad", [(0,), (-3, 4), (2.5,)])
+def test_bad_widths(bad):
+    with pytest.raises(ValueError, match="positive integers"):
+        make_mlp(bad)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    net = make_mlp((6, 4), inputs=20, classes=5)
+    path = save_checkpoint(net, tmp_path / "a" / "net.pt", seed=3, test_accuracy=0.5)
+    loaded, metadata = load_checkpoint(path, expected=[20, 6, 4, 5])
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), loaded.parameters()))
+    assert metadata["seed"] == 3 and metadata["torch"] == torch.__version__
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_corrupt_checkpoint_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "net.pt"
+    path.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="net.pt is not a readable checkpoint"):
+        load_checkpoint(path)
+    assert path.read_bytes() == b"not a checkpoint at all"
+
+
+def test_foreign_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError, match="not a checkpoint of this project"):
+        load_checkpoint(path)
+
+
+def test_other_architecture_is_refused_and_left_alone(tmp_path):
+    path = save_checkpoint(make_mlp((6,), inputs=20, classes=5), tmp_path / "net.pt")
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"architecture \[20, 6, 5\], expected \[784, 1000"):
+        load_checkpoint(path, expected=architecture(make_mlp()))
+    assert path.read_bytes() == before
+
+
+def test_interrupted_save_leaves_the_old_checkpoint(tmp_path):
+    """Kill a process in the middle of writing a big checkpoint: the old file survives intact."""
+    path = tmp_path / "net.pt"
+    save_checkpoint(make_mlp((6,), inputs=20, classes=5), path, seed=1)
+    code = (
+        "import sys, torch; from helpers.model import make_mlp, save_checkpoint\n"
+        "import helpers.model as m\n"
+        "real = torch.save\n"
+        "def slow(obj, f):\n"
+        "    f.write(b'partial'); f.flush(); print('writing', flush=True); import time; time.sleep(60)\n"
+        "m.torch.save = slow\n"
+        f"save_checkpoint(make_mlp((6,), inputs=20, classes=5), {str(path)!r}, seed=2)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "writing"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    _, metadata = load_checkpoint(path)
+    assert metadata["seed"] == 1
+
+
+def test_fit_learns_and_reports_history():
+    train, test = toy_data(512), toy_data(256, seed=1)
+    torch.manual_seed(0)
+    net = make_mlp((32,), inputs=20, classes=5)
+    history = fit(net, train, test, epochs=5, lr=0.1, batch_size=32, progress=False)
+    assert list(history.columns) == ["epoch", "loss", "train_accuracy", "test_accuracy", "seconds"]
+    assert history["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert history["test_accuracy"].iloc[-1] == evaluate(net, test) > 0.6
+
+
+def test_same_seed_same_weights():
+    train = toy_data(300)
+    nets = []
+    for _ in range(2):
+        torch.manual_seed(7)
+        net = make_mlp((16, 8), inputs=20, classes=5)
+        fit(net, train, epochs=2, lr=0.05, batch_size=50, seed=7, progress=False)
+        nets.append(net)
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
+    torch.manual_seed(7)
+    other = make_mlp((16, 8), inputs=20, classes=5)
+    fit(other, train, epochs=2, lr=0.05, batch_size=50, seed=8, progress=False)
+    assert not torch.equal(other[0].weight, nets[0][0].weight)
+
+
+def test_masks_survive_the_optimizer():
+    """Pruned weights stay exactly zero after every step, momentum and weight decay included."""
+    train = toy_data(300)
+    torch.manual_seed(0)
+    net = make_mlp((16, 8), inputs=20, classes=5)
+    masks = weight_masks(net, 80)
+    fit(net, train, epochs=3, lr=0.1, batch_size=16, momentum=0.9, weight_decay=1e-3, masks=masks, progress=False)
+    for name, mask in masks.items():
+        weight = net.get_submodule(name).weight
+        assert (weight[~mask] == 0).all()
+        assert (weight[mask] != 0).all()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(epochs=0), "epochs must be a positive integer, got 0"),
+    (dict(epochs=1.5), "epochs must be a positive integer, got 1.5"),
+    (dict(lr=0), "lr must be a positive number, got 0"),
+    (dict(lr=-0.1), "lr must be a positive number, got -0.1"),
+    (dict(lr=float("nan")), "lr must be a positive number, got nan"),
+    (dict(batch_size=0), "batch_size must be a positive integer"),
+    (dict(weight_decay=-1), "weight_decay must be >= 0"),
+    (dict(momentum=1.0), "momentum must be in"),
+])
+def test_fit_refuses_bad_arguments(kwargs, message):
+    net = make_mlp((8,), inputs=20, classes=5)
+    before = [p.clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match=message.replace("[", r"\[")):
+        fit(net, toy_data(), progress=False, **kwargs)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_fit_refuses_empty_dataset():
+    empty = Split(torch.zeros(0, 20), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match="training set is empty"):
+        fit(make_mlp((8,), inputs=20, classes=5), empty, progress=False)
