@@ -92,7 +92,7 @@ def save_checkpoint(net: nn.Module, path: str | Path, **metadata: Any) -> Path:
         "state_dict": {name: t.detach().cpu() for name, t in net.state_dict().items()},
         "metadata": {
             **metadata,
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),
             "python": platform.python_version(),
         },
     }

@@ -24,10 +24,11 @@ from helpers.config import HIDDEN, checkpoint_dir, default_device
 from helpers.data import Split, load_mnist
 from helpers.model import CheckpointError, architecture, load_checkpoint, make_mlp, save_checkpoint
 
-#: The recipe of the baseline: SGD with Nesterov momentum, a one-cycle learning
-#: rate, and weight decay, which keeps unimportant weights and units small and
-#: so makes the trained network far easier to prune (see the README).
-RECIPE = dict(epochs=8, lr=0.05, batch_size=128, weight_decay=5e-4, momentum=0.9)
+#: The recipe of the baseline: SGD with Nesterov momentum and a one-cycle learning
+#: rate, with weight decay (L2) and a small L1 penalty. Both push the weights the
+#: network does not need towards zero, which makes magnitude a faithful guide to
+#: importance and the network far easier to prune one-shot (see the README).
+RECIPE = dict(epochs=10, lr=0.1, batch_size=128, weight_decay=1e-3, l1=2e-5, momentum=0.9)
 
 
 @torch.no_grad()
@@ -85,6 +86,7 @@ def fit(
     batch_size: int = RECIPE["batch_size"],
     weight_decay: float = RECIPE["weight_decay"],
     momentum: float = RECIPE["momentum"],
+    l1: float = RECIPE["l1"],
     seed: int = 0,
     masks: Mapping[str, torch.Tensor] | None = None,
     progress: bool = True,
@@ -100,6 +102,8 @@ def fit(
         batch_size: examples per step (>= 1).
         weight_decay: L2 penalty (>= 0).
         momentum: SGD momentum in [0, 1).
+        l1: L1 penalty on the weights (>= 0), added to the gradient as
+            l1 * sign(w); it pushes unimportant weights towards zero (Han et al. 2015).
         seed: seeds the batch order (the initialisation is seeded by the caller).
         masks: if given, {layer name: bool tensor}; pruned weights (False) are
             zeroed before training and after every step, and their gradients are
@@ -119,6 +123,8 @@ def fit(
     _check_positive("batch_size", batch_size, integer=True)
     if not (weight_decay >= 0):
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if not (l1 >= 0):
+        raise ValueError(f"l1 must be >= 0, got {l1!r}")
     if not (0 <= momentum < 1):
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
     if len(train) == 0:
@@ -150,6 +156,9 @@ def fit(
             loss = nn.functional.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if l1:
+                for parameter in net.parameters():
+                    parameter.grad.add_(parameter.detach().sign(), alpha=l1)
             if masks is not None:
                 for name, mask in masks.items():
                     modules[name].weight.grad.mul_(mask)

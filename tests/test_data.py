@@ -80,7 +80,7 @@ def test_truncated_file_is_named_and_nothing_is_cached(tmp_path):
     write_mnist(tmp_path / "source")
     path = tmp_path / "source" / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(MNISTNotFoundError, match=r"train-images-idx3-ubyte: 5478 bytes, expected 5504"):
+    with pytest.raises(MNISTNotFoundError, match=r"train-images-idx3-ubyte: 5494 bytes, expected 5504"):
         locate_mnist(tmp_path / "cache", tmp_path / "source", download=False)
     assert not (tmp_path / "cache" / "MNIST" / "raw").exists()
 

@@ -1,0 +1,185 @@
+"""Figures: functions that take results or networks and return matplotlib figures.
+
+They compute nothing a test would need; the numbers come from `pruning` and
+`experiments`. Histograms use fixed bins and axes across k so the eye sees
+what changes, and hide the zeros (they would dominate every bin).
+
+Used in every notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from torch import nn
+
+from helpers.config import K_LIST, REFERENCE_ACCURACY
+from helpers.model import linear_layers
+
+sns.set_theme(style="whitegrid", context="notebook")
+METHOD_COLORS = {"weight": "C0", "unit": "C3"}
+
+
+def digits(images: torch.Tensor, labels: torch.Tensor, titles: Sequence[str] | None = None,
+           columns: int = 10) -> plt.Figure:
+    """A grid of digits (flattened 784-pixel images) with a title under each."""
+    n = len(images)
+    rows = max(1, -(-n // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(1.1 * columns, 1.25 * rows), squeeze=False)
+    for i, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if i < n:
+            axis.imshow(images[i].reshape(28, 28).cpu(), cmap="gray_r")
+            axis.set_title(titles[i] if titles else str(int(labels[i])), fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def class_balance(labels: torch.Tensor, title: str = "class balance") -> plt.Figure:
+    """Bar chart of how many examples each digit has."""
+    counts = torch.bincount(labels.cpu(), minlength=10).numpy()
+    figure, axis = plt.subplots(figsize=(6, 2.8))
+    sns.barplot(x=np.arange(10), y=counts, color="C0", ax=axis)
+    axis.set(xlabel="digit", ylabel="examples", title=title)
+    figure.tight_layout()
+    return figure
+
+
+def learning_curves(history: pd.DataFrame) -> plt.Figure:
+    """Loss and accuracy per epoch from the table `fit` returns."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+    left.plot(history["epoch"], history["loss"], "o-")
+    left.set(xlabel="epoch", ylabel="training loss", yscale="log", title="loss")
+    right.plot(history["epoch"], 100 * history["train_accuracy"], "o-", label="train (batches seen)")
+    right.plot(history["epoch"], 100 * history["test_accuracy"], "s-", label="test")
+    right.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy", ylim=(95, 100.2))
+    right.legend()
+    figure.tight_layout()
+    return figure
+
+
+def _weights(net: nn.Module, include_output: bool = False) -> dict[str, torch.Tensor]:
+    layers = linear_layers(net)
+    return {name: layer.weight.detach().cpu().flatten() for name, layer in (layers if include_output else layers[:-1])}
+
+
+def weight_histograms(net: nn.Module, pruned: nn.Module | None = None, bins: int = 80,
+                      limit: float | None = None, axes: Sequence[plt.Axes] | None = None,
+                      include_output: bool = True) -> plt.Figure:
+    """Per-layer histograms of the weights of `net`, with the survivors in `pruned` drawn over them.
+
+    Bins and axes depend on `net` only, so figures for different k compare directly.
+    Zeros are hidden: a pruned weight is simply absent from the coloured bars.
+    """
+    original = _weights(net, include_output)
+    survivors = _weights(pruned, include_output) if pruned is not None else None
+    limit = limit or max(float(w.abs().quantile(0.999)) for w in original.values())
+    edges = np.linspace(-limit, limit, bins + 1)
+    if axes is None:
+        figure, axes = plt.subplots(1, len(original), figsize=(3.1 * len(original), 2.8), squeeze=False)
+        axes = axes[0]
+    figure = axes[0].figure
+    for axis, (name, weights) in zip(axes, original.items()):
+        axis.clear()
+        counts, _ = np.histogram(weights[weights != 0].numpy(), edges)
+        axis.stairs(counts, edges, fill=True, color="0.82", label="trained")
+        if survivors is not None:
+            kept = survivors[name][survivors[name] != 0].numpy()
+            axis.stairs(np.histogram(kept, edges)[0], edges, fill=True, color="C0", alpha=0.85,
+                        label=f"kept ({100 * len(kept) / len(weights):.1f}%)")
+        axis.set_yscale("log")
+        axis.set_ylim(0.8, max(counts.max(), 1) * 2)
+        axis.set_xlim(-limit, limit)
+        axis.set_title(f"layer {name} {tuple(dict(linear_layers(net))[name].weight.shape)}", fontsize=10)
+        axis.set_xlabel("weight")
+        axis.legend(fontsize=8, loc="upper right")
+    axes[0].set_ylabel("count (log)")
+    figure.tight_layout()
+    return figure
+
+
+def unit_norms(net: nn.Module, k: float | None = None) -> plt.Figure:
+    """Per hidden layer, the distribution of the L2 norms of the units' weight rows.
+
+    With `k`, a line marks the threshold below which unit pruning removes units.
+    """
+    layers = linear_layers(net)[:-1]
+    figure, axes = plt.subplots(1, len(layers), figsize=(3.1 * len(layers), 2.8), squeeze=False)
+    for axis, (name, layer) in zip(axes[0], layers):
+        norms = layer.weight.detach().cpu().norm(dim=1).numpy()
+        sns.histplot(norms, bins=40, ax=axis, color="C3")
+        if k is not None and k > 0:
+            threshold = np.sort(norms)[min(len(norms), round(k / 100 * len(norms))) - 1]
+            axis.axvline(threshold, color="k", ls="--", lw=1, label=f"k = {k}%")
+            axis.legend(fontsize=8)
+        axis.set(title=f"layer {name}: {len(norms)} units", xlabel="L2 norm of the row", ylabel="")
+    axes[0][0].set_ylabel("units")
+    figure.tight_layout()
+    return figure
+
+
+def pixel_survival(net: nn.Module) -> torch.Tensor:
+    """For each of the 784 input pixels, the share of its first-layer connections that are nonzero.
+
+    Only connections into live units count: a pixel wired only to pruned units is not seen.
+    """
+    weight = linear_layers(net)[0][1].weight.detach().cpu()
+    return (weight != 0).float().mean(dim=0).reshape(28, 28)
+
+
+def pixel_maps(nets: Mapping[str, nn.Module], axes: Sequence[plt.Axes] | None = None) -> plt.Figure:
+    """28x28 maps of `pixel_survival` for several pruned networks, one panel each, same colour scale."""
+    if axes is None:
+        figure, axes = plt.subplots(1, len(nets), figsize=(2.3 * len(nets), 2.6), squeeze=False)
+        axes = axes[0]
+    figure = axes[0].figure
+    image = None
+    for axis, (title, net) in zip(axes, nets.items()):
+        axis.clear()
+        image = axis.imshow(pixel_survival(net), cmap="magma", vmin=0, vmax=1)
+        axis.set_title(title, fontsize=10)
+        axis.axis("off")
+    if image is not None and len(figure.axes) == len(nets):
+        figure.colorbar(image, ax=list(axes), shrink=0.8, label="connections kept")
+    return figure
+
+
+def accuracy_vs_k(results: pd.DataFrame, baseline: float | None = None, reference: bool = True,
+                  title: str = "One-shot pruning of the 784-1000-1000-500-200-10 MLP",
+                  axis: plt.Axes | None = None, style_by: str | None = None) -> plt.Figure:
+    """Test accuracy against k for each method in `results` (a `sweep` table).
+
+    Args:
+        results: columns method, k, accuracy (0-1); an optional column named by
+            `style_by` (e.g. "procedure") gives one line style per value, and
+            an optional "std" column draws error bars.
+        baseline: accuracy of the unpruned network, drawn as a reference line.
+        reference: also draw the reference notebook's published numbers (dashed).
+    """
+    if axis is None:
+        figure, axis = plt.subplots(figsize=(8, 4.6))
+    figure = axis.figure
+    styles = ["-", "-.", ":", (0, (5, 1))]
+    groups = results.groupby(["method"] + ([style_by] if style_by else []), sort=False)
+    for i, (key, group) in enumerate(groups):
+        method = key[0] if isinstance(key, tuple) else key
+        label = " / ".join(map(str, key)) if isinstance(key, tuple) else f"{method} pruning (ours)"
+        ls = styles[list(results[style_by].unique()).index(key[1]) % len(styles)] if style_by else "-"
+        axis.errorbar(group["k"], 100 * group["accuracy"],
+                      yerr=100 * group["std"] if "std" in group else None,
+                      marker="o", ms=4, ls=ls, color=METHOD_COLORS.get(method), label=label, capsize=2)
+    if reference:
+        for method, values in REFERENCE_ACCURACY.items():
+            axis.plot(K_LIST, values, ls="--", marker="x", ms=4, lw=1, alpha=0.7, color=METHOD_COLORS[method],
+                      label=f"{method} pruning (reference notebook)")
+    if baseline is not None:
+        axis.axhline(100 * baseline, color="0.4", lw=1, ls=":", label=f"unpruned ({100 * baseline:.2f}%)")
+    axis.set(xlabel="k: % pruned in each layer", ylabel="test accuracy (%)", title=title, ylim=(0, 101))
+    axis.legend(fontsize=8, loc="lower left")
+    figure.tight_layout()
+    return figure
