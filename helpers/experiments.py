@@ -12,7 +12,7 @@ from torch import nn
 
 from helpers.config import K_LIST
 from helpers.data import Split
-from helpers.pruning import check_k, compact, flops, masks_for, apply_masks, METHODS
+from helpers.pruning import METHODS, apply_masks, check_k, compact, flops, masks_for, weights_kept
 from helpers.training import evaluate_loss
 
 
@@ -23,7 +23,7 @@ def measure(pruned: nn.Module, dense_flops: int, total_weights: int, test: Split
     computes the same function faster.
     """
     small = compact(pruned)
-    kept = sum(int((layer.weight != 0).sum()) for layer in small.modules() if isinstance(layer, nn.Linear))
+    kept = weights_kept(small)
     accuracy, loss = evaluate_loss(small, test)
     return dict(accuracy=accuracy, loss=loss, weights_kept=kept,
                 compression=total_weights / max(kept, 1), speedup=dense_flops / max(flops(small), 1))

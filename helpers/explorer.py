@@ -31,7 +31,7 @@ from helpers import plots
 from helpers.config import K_LIST
 from helpers.data import Split
 from helpers.experiments import sweep
-from helpers.pruning import METHODS, SCOPES, masks_for, apply_masks, sparsity
+from helpers.pruning import METHODS, SCOPES, apply_masks, masks_for, sparsity, weights_kept
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Explorer:
         self._labels = test.labels.to(self._device)
         with torch.no_grad():
             self._dense_predictions = net(self._images).argmax(1)
-        self.baseline_accuracy = (self._dense_predictions == self._labels).float().mean().item()
+        self.baseline_accuracy = (self._dense_predictions == self._labels).sum().item() / len(self._labels)
         self._limit = max(float(layer.weight.detach().abs().flatten().cpu().quantile(0.999))
                           for layer in net.modules() if isinstance(layer, nn.Linear))
         self.curve = sweep(net, test, K_LIST, METHODS)  # computed once: the curve the marker sits on
@@ -130,10 +130,10 @@ class Explorer:
     def _compute(self, method: str, scope: str, k: int) -> Point:
         pruned = apply_masks(self.net, masks_for(self.net, k, method, scope))
         predictions = pruned(self._images).argmax(1)
-        accuracy = (predictions == self._labels).float().mean().item()
+        accuracy = (predictions == self._labels).sum().item() / len(self._labels)
         changed = torch.nonzero(predictions != self._dense_predictions).flatten()[: self.n_digits].tolist()
         table = sparsity(pruned).set_index("layer")
-        total, kept = int(table.loc["total", "weights"]), int(table.loc["total", "nonzero"])
+        total, kept = int(table.loc["total", "weights"]), weights_kept(pruned)
         units = {name: int(row["alive"]) for name, row in table.drop(index="total").iterrows()}
         images = {
             "histograms": _png(plots.weight_histograms(self.net, pruned, limit=self._limit, bins=60)),

@@ -33,7 +33,7 @@ from helpers.config import K_LIST
 from helpers.model import linear_layers
 
 __all__ = ["K_LIST", "check_k", "prunable_layers", "weight_masks", "unit_masks", "masks_for",
-           "apply_masks", "prune", "compact", "sparsity", "flops", "METHODS", "SCOPES"]
+           "apply_masks", "prune", "compact", "sparsity", "flops", "weights_kept", "METHODS", "SCOPES"]
 
 METHODS = ("weight", "unit")
 SCOPES = ("layer", "global")
@@ -195,6 +195,11 @@ def compact(net: nn.Module) -> nn.Sequential:
             linear.weight.copy_(weight)
         layers += [linear, nn.ReLU()]
     return nn.Sequential(*layers[:-1]).eval()
+
+
+def weights_kept(net: nn.Module) -> int:
+    """Nonzero weights that still matter: those of `compact(net)` (weights reading dead units do not count)."""
+    return sum(int((layer.weight != 0).sum()) for _, layer in linear_layers(compact(net)))
 
 
 def flops(net: nn.Module) -> int:
