@@ -1,0 +1,254 @@
+"""The explorer in a real browser: JupyterLab on 127.0.0.1, notebook 02 run from the menu, headless Chromium.
+
+Runs last in `make test` (after nbmake has trained and cached the baseline).
+Skips with a clear reason where /usr/bin/chromium or Playwright is missing.
+Nothing is left running and no request leaves 127.0.0.1. Screenshots go to
+build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from helpers.config import project_home
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOK = "02_weight_pruning.ipynb"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+BADGE_HOSTS = {"colab.research.google.com", "mybinder.org"}
+IMAGE_HASH = """async (img) => {
+    const bytes = await (await fetch(img.src)).arrayBuffer();
+    const digest = await crypto.subtle.digest("SHA-256", bytes);
+    return Array.from(new Uint8Array(digest)).map(b => b.toString(16).padStart(2, "0")).join("");
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """JupyterLab serving a temporary copy of notebook 02; yields (url, token); always shut down."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install it (Debian: apt-get install chromium) to run the browser test")
+    pytest.importorskip("playwright.sync_api", reason="the Python package playwright is not installed")
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    shutil.copy(project_home() / "notebooks" / NOTEBOOK, root / NOTEBOOK)
+    home = tmp_path / "jupyter"
+    settings = home / "settings"
+    for path, content in [
+        ("@jupyterlab/apputils-extension/notification.jupyterlab-settings", {"fetchNews": "false", "checkForUpdates": False}),
+        ("@jupyterlab/notebook-extension/tracker.jupyterlab-settings", {"windowingMode": "none"}),
+    ]:
+        (settings / path).parent.mkdir(parents=True, exist_ok=True)
+        (settings / path).write_text(json.dumps(content))
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+           "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+           "IPYTHONDIR": str(home / "ipython"), "MPLCONFIGDIR": str(home / "mpl")}
+    port, token = free_port(), secrets.token_hex(16)
+    log = open(tmp_path / "jupyterlab.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"JupyterLab did not start: {(tmp_path / 'jupyterlab.log').read_text()[-2000:]}")
+                time.sleep(0.3)
+        yield url, token
+    finally:
+        try:
+            request = urllib.request.Request(f"{url}/api/shutdown", method="POST",
+                                             headers={"Authorization": f"token {token}"})
+            urllib.request.urlopen(request, timeout=5)
+            server.wait(timeout=20)
+        except Exception:
+            pass
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+        log.close()
+
+
+def expected_accuracy(k: int) -> str:
+    """The test's own computation of the accuracy the explorer must show at k (weight pruning, layer-wise)."""
+    from helpers.data import load_mnist
+    from helpers.pruning import prune
+    from helpers.training import baseline, evaluate
+    _, test = load_mnist()
+    net, _ = baseline(progress=False)
+    return f"{100 * evaluate(prune(net, k, 'weight'), test):.2f}"
+
+
+def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect, sync_playwright
+
+    url, token = jupyterlab
+    shots = project_home() / "build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    blocked, errors = [], []
+
+    def only_local(route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium"), executable_path=str(CHROMIUM), headless=True, args=ARGS,
+            viewport={"width": 1400, "height": 1000})
+        try:
+            context.route("**/*", only_local)
+            page = context.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{url}/lab/tree/{NOTEBOOK}?token={token}")
+            page.locator(".jp-NotebookPanel .jp-Notebook").wait_for(timeout=60_000)
+            dialog = page.locator(".jp-Dialog:has-text('Select Kernel')")
+            try:  # a fresh JupyterLab asks which kernel to start; take the notebook's own (the default)
+                dialog.wait_for(timeout=5_000)
+                dialog.locator("button.jp-mod-accept").click()
+            except PlaywrightTimeout:
+                pass
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_visible(timeout=60_000)
+
+            # Run all cells from the menu, as a user would
+            page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+            page.locator(".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Run All Cells'))").click()
+            explorer = page.locator(".pm-explorer")
+            explorer.wait_for(timeout=90_000)
+            wait_until_all_ran(page)
+
+            outputs = page.locator(".jp-OutputArea").all_inner_texts()
+            for text in outputs:
+                for bad in ("Error displaying widget", "Loading widget", "VBox(children=", "IntSlider(value="):
+                    assert bad not in text, f"widget did not render: {bad!r} in an output"
+            readout = page.locator(".pm-readout")
+            expect(readout.locator(".pm-k-shown")).to_have_text("0")
+            histogram = page.locator(".pm-histograms img, img.pm-histograms").first
+            first_image = settle(page, histogram)
+            explorer.screenshot(path=str(shots / "explorer_k0.png"))
+
+            # 1. the keyboard: focus the handle, three presses of the right arrow
+            slider = page.locator(".pm-k")
+            slider.locator(".noUi-handle").focus()
+            for _ in range(3):
+                page.keyboard.press("ArrowRight")
+            check_point(page, 3, readout)
+
+            # 2. dragging the handle to about 80% of the track
+            track = slider.locator(".noUi-target").bounding_box()
+            handle = slider.locator(".noUi-handle").bounding_box()
+            page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(track["x"] + 0.8 * track["width"], track["y"] + track["height"] / 2, steps=10)
+            page.mouse.up()
+            dragged = int(slider.locator(".widget-readout").inner_text())
+            assert 70 <= dragged <= 90, f"drag to 80% of the track gave k = {dragged}"
+            check_point(page, dragged, readout)
+
+            # 3. typing an exact value into the readout
+            set_by_typing(page, slider, "95")
+            check_point(page, 95, readout)
+            k95_image = settle(page, histogram)
+            assert k95_image != first_image, "the histogram did not change between k = 0 and k = 95"
+            explorer.screenshot(path=str(shots / "explorer_k95.png"))
+            page.screenshot(path=str(shots / "notebook_02.png"), full_page=False)
+
+            # a value out of range typed into the readout is clamped, without an error in the notebook
+            set_by_typing(page, slider, "250")
+            check_point(page, 99, readout)
+
+            # back to 0: the very same picture as at the start
+            set_by_typing(page, slider, "0")
+            check_point(page, 0, readout)
+            assert settle(page, histogram) == first_image
+            assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+        except Exception:
+            page.screenshot(path=str(shots / "failure.png"), full_page=True)
+            print("outputs at failure:", page.locator(".jp-OutputArea").all_inner_texts())
+            raise
+        finally:
+            context.close()
+    assert not errors, f"page errors: {errors}"
+    # the launch badges in the notebook's first cell are the only outside resources a page may ask for
+    unexpected = [u for u in blocked if urlparse(u).hostname not in BADGE_HOSTS]
+    assert not unexpected, f"requests tried to leave 127.0.0.1: {unexpected}"
+    assert time.time() - started < 120
+
+
+def wait_until_all_ran(page, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+        idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0
+        if prompts and all(p.strip().startswith("[") and p.strip()[1:-2].strip().isdigit() for p in prompts) and idle:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"not every cell ran: prompts {page.locator('.jp-CodeCell .jp-InputPrompt').all_inner_texts()}")
+
+
+def set_by_typing(page, slider, text):
+    box = slider.locator(".widget-readout")
+    box.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+def check_point(page, k, readout):
+    from playwright.sync_api import expect
+    expect(readout.locator(".pm-k-shown")).to_have_text(str(k), timeout=30_000)
+    expect(readout.locator(".pm-accuracy")).to_have_text(expected_accuracy(k), timeout=30_000)
+
+
+def settle(page, image, quiet_ms=600, timeout=30):
+    """Wait for the kernel to go idle and the image to stop changing; return the hash of its bytes."""
+    deadline = time.time() + timeout
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=timeout * 1000)
+    last, since = None, time.time()
+    while time.time() < deadline:
+        src = image.get_attribute("src")
+        if src != last:
+            last, since = src, time.time()
+        elif time.time() - since > quiet_ms / 1000:
+            return image.evaluate(IMAGE_HASH)
+        time.sleep(0.1)
+    raise AssertionError("the image kept changing")
