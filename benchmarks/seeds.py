@@ -30,7 +30,7 @@ def main() -> None:
     data = load_mnist()
     runs, baselines = [], []
     for seed in args.seeds:
-        net, info = baseline(seed, data=data)
+        net, info = baseline(seed, data=data, progress=False)
         print(f"seed {seed}: baseline {100 * info['test_accuracy']:.2f}% "
               f"({'loaded' if info['loaded'] else 'trained'} in {info['seconds']:.0f} s)", flush=True)
         baselines.append(dict(seed=seed, accuracy=info["test_accuracy"], seconds=info["seconds"]))
@@ -50,7 +50,7 @@ def main() -> None:
                            + (100 * t["std"]).map("{:.2f}".format)).pivot(index="method", columns="k", values="cell")
     print(f"\nbaseline: {100 * base:.2f} ± {100 * baselines['accuracy'].std():.2f}% "
           f"(training {baselines['seconds'].mean():.0f} s per seed)")
-    print(table.to_markdown() if hasattr(table, "to_markdown") else table.to_string())
+    print(table.to_string())
     print(f"\nwrote {out}")
 
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from helpers.config import K_LIST
 from helpers.data import Split
-from helpers.pruning import METHODS, apply_masks, check_k, compact, flops, masks_for, weights_kept
+from helpers.pruning import METHODS, apply_masks, check_k, compact, flops, rank, weights_kept
 from helpers.training import evaluate_loss
 
 
@@ -51,7 +51,8 @@ def sweep(net: nn.Module, test: Split, ks: Iterable[float] = K_LIST, methods: It
     dense_flops = total = flops(net)
     rows = []
     for method in methods:
+        ranking = rank(net, method, scope if method == "weight" else "layer")  # sort once, cut at every k
         for k in ks:
-            pruned = apply_masks(net, masks_for(net, k, method, scope if method == "weight" else "layer"))
+            pruned = apply_masks(net, ranking.masks(k))
             rows.append(dict(method=method, k=k, **measure(pruned, dense_flops, total, test)))
     return pd.DataFrame(rows)

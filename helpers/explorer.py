@@ -20,10 +20,8 @@ import io
 from dataclasses import dataclass
 
 import ipywidgets as widgets
-import matplotlib
 
 import matplotlib.pyplot as plt
-import pandas as pd
 import torch
 from torch import nn
 
@@ -31,7 +29,7 @@ from helpers import plots
 from helpers.config import K_LIST
 from helpers.data import Split
 from helpers.experiments import sweep
-from helpers.pruning import METHODS, SCOPES, apply_masks, masks_for, sparsity, weights_kept
+from helpers.pruning import METHODS, SCOPES, Ranking, apply_masks, rank, sparsity, weights_kept
 
 
 @dataclass(frozen=True)
@@ -49,10 +47,11 @@ class Point:
     images: dict[str, bytes]  # rendered PNG pictures, by name
 
 
-def _png(figure: plt.Figure) -> bytes:
+def _png(figure: plt.Figure, close: bool = True) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=72)
-    plt.close(figure)
+    if close:
+        plt.close(figure)
     return buffer.getvalue()
 
 
@@ -75,10 +74,11 @@ class Explorer:
         with torch.no_grad():
             self._dense_predictions = net(self._images).argmax(1)
         self.baseline_accuracy = (self._dense_predictions == self._labels).sum().item() / len(self._labels)
-        self._limit = max(float(layer.weight.detach().abs().flatten().cpu().quantile(0.999))
-                          for layer in net.modules() if isinstance(layer, nn.Linear))
+        self._histograms = plots.WeightHistograms(net, bins=60)
+        plt.close(self._histograms.figure)  # kept for redrawing, not shown by the inline backend
         self.curve = sweep(net, test, K_LIST, METHODS)  # computed once: the curve the marker sits on
         self._cache: dict[tuple[str, str, int], Point] = {}
+        self._rankings: dict[tuple[str, str], Ranking] = {}
 
         self.k_slider = widgets.IntSlider(value=0, min=0, max=99, step=1, description="k (%)",
                                           continuous_update=False, layout=widgets.Layout(width="420px"))
@@ -128,7 +128,9 @@ class Explorer:
 
     @torch.no_grad()
     def _compute(self, method: str, scope: str, k: int) -> Point:
-        pruned = apply_masks(self.net, masks_for(self.net, k, method, scope))
+        if (method, scope) not in self._rankings:  # sort once per method and scope, cut at every k
+            self._rankings[method, scope] = rank(self.net, method, scope)
+        pruned = apply_masks(self.net, self._rankings[method, scope].masks(k))
         predictions = pruned(self._images).argmax(1)
         accuracy = (predictions == self._labels).sum().item() / len(self._labels)
         changed = torch.nonzero(predictions != self._dense_predictions).flatten()[: self.n_digits].tolist()
@@ -136,7 +138,7 @@ class Explorer:
         total, kept = int(table.loc["total", "weights"]), weights_kept(pruned)
         units = {name: int(row["alive"]) for name, row in table.drop(index="total").iterrows()}
         images = {
-            "histograms": _png(plots.weight_histograms(self.net, pruned, limit=self._limit, bins=60)),
+            "histograms": _png(self._histograms.update(pruned), close=False),
             "pixels": _png(plots.pixel_maps({f"pixels read, k = {k}%": pruned})),
             "digits": _png(self._digits_figure(changed, predictions)),
             "curve": _png(self._curve_figure(method, scope, k, accuracy)),
@@ -144,16 +146,9 @@ class Explorer:
         return Point(method, scope, k, accuracy, kept, total / max(kept, 1), units, changed, images)
 
     def _digits_figure(self, changed: list[int], predictions: torch.Tensor) -> plt.Figure:
-        if not changed:
-            figure, axis = plt.subplots(figsize=(4.8, 1.6))
-            axis.axis("off")
-            axis.text(0.5, 0.5, "no prediction changed", ha="center", va="center")
-            return figure
         titles = [f"{int(self._dense_predictions[i])}→{int(predictions[i])}" for i in changed]
-        figure = plots.digits(self.test.images[changed], self.test.labels[changed], titles=titles,
-                              columns=min(len(changed), 4))
-        figure.suptitle("predictions that changed (unpruned→pruned)", fontsize=9, y=1.0)
-        return figure
+        caption = "predictions that changed (unpruned→pruned)" if changed else "no prediction changed"
+        return plots.digit_strip(self.test.images[changed], titles, caption)
 
     def _curve_figure(self, method: str, scope: str, k: int, accuracy: float) -> plt.Figure:
         figure, axis = plt.subplots(figsize=(4.2, 2.6))

@@ -68,38 +68,71 @@ def _weights(net: nn.Module, include_output: bool = False) -> dict[str, torch.Te
     return {name: layer.weight.detach().cpu().flatten() for name, layer in (layers if include_output else layers[:-1])}
 
 
+class WeightHistograms:
+    """Per-layer histograms of the weights of `net`, ready to show the survivors of any pruning.
+
+    The trained distribution (grey) and the bins and axes are computed once from
+    `net`; `update(pruned)` only recounts the survivors (blue), so figures for
+    different k compare directly and redrawing is fast (the explorer keeps one).
+    Zeros are hidden: a pruned weight is simply absent from the blue bars.
+    """
+
+    def __init__(self, net: nn.Module, bins: int = 80, limit: float | None = None, include_output: bool = True):
+        original = _weights(net, include_output)
+        self.limit = limit or max(float(w.abs().quantile(0.999)) for w in original.values())
+        self.edges = np.linspace(-self.limit, self.limit, bins + 1)
+        shapes = {name: tuple(layer.weight.shape) for name, layer in linear_layers(net)}
+        self.figure, axes = plt.subplots(1, len(original), figsize=(3.1 * len(original), 2.8), squeeze=False)
+        self.kept, self.sizes = {}, {}
+        for axis, (name, weights) in zip(axes[0], original.items()):
+            counts = np.histogram(weights[weights != 0].numpy(), self.edges)[0]
+            axis.stairs(counts, self.edges, fill=True, color="0.82", label="trained")
+            self.kept[name] = axis.stairs(np.zeros(bins), self.edges, fill=True, color="C0", alpha=0.85, label="kept")
+            self.sizes[name] = len(weights)
+            axis.set(yscale="log", ylim=(0.8, max(counts.max(), 1) * 2), xlim=(-self.limit, self.limit),
+                     xlabel="weight")
+            axis.set_title(f"layer {name} {shapes[name]}", fontsize=10)
+            axis.legend(fontsize=8, loc="upper right")
+        axes[0][0].set_ylabel("count (log)")
+        self.figure.tight_layout()
+
+    def update(self, pruned: nn.Module | None) -> plt.Figure:
+        """Draw the nonzero weights of `pruned` (None: none) over the trained distribution."""
+        survivors = _weights(pruned, include_output=len(self.kept) == len(linear_layers(pruned))) if pruned else {}
+        for name, stairs in self.kept.items():
+            kept = survivors[name][survivors[name] != 0].numpy() if name in survivors else np.zeros(0)
+            stairs.set_data(np.histogram(kept, self.edges)[0])
+            stairs.set_label(f"kept ({100 * len(kept) / self.sizes[name]:.1f}%)")
+            stairs.axes.legend(fontsize=8, loc="upper right")
+        return self.figure
+
+
 def weight_histograms(net: nn.Module, pruned: nn.Module | None = None, bins: int = 80,
-                      limit: float | None = None, axes: Sequence[plt.Axes] | None = None,
-                      include_output: bool = True) -> plt.Figure:
+                      limit: float | None = None, include_output: bool = True) -> plt.Figure:
     """Per-layer histograms of the weights of `net`, with the survivors in `pruned` drawn over them.
 
     Bins and axes depend on `net` only, so figures for different k compare directly.
-    Zeros are hidden: a pruned weight is simply absent from the coloured bars.
     """
-    original = _weights(net, include_output)
-    survivors = _weights(pruned, include_output) if pruned is not None else None
-    limit = limit or max(float(w.abs().quantile(0.999)) for w in original.values())
-    edges = np.linspace(-limit, limit, bins + 1)
-    if axes is None:
-        figure, axes = plt.subplots(1, len(original), figsize=(3.1 * len(original), 2.8), squeeze=False)
-        axes = axes[0]
-    figure = axes[0].figure
-    for axis, (name, weights) in zip(axes, original.items()):
-        axis.clear()
-        counts, _ = np.histogram(weights[weights != 0].numpy(), edges)
-        axis.stairs(counts, edges, fill=True, color="0.82", label="trained")
-        if survivors is not None:
-            kept = survivors[name][survivors[name] != 0].numpy()
-            axis.stairs(np.histogram(kept, edges)[0], edges, fill=True, color="C0", alpha=0.85,
-                        label=f"kept ({100 * len(kept) / len(weights):.1f}%)")
-        axis.set_yscale("log")
-        axis.set_ylim(0.8, max(counts.max(), 1) * 2)
-        axis.set_xlim(-limit, limit)
-        axis.set_title(f"layer {name} {tuple(dict(linear_layers(net))[name].weight.shape)}", fontsize=10)
-        axis.set_xlabel("weight")
-        axis.legend(fontsize=8, loc="upper right")
-    axes[0].set_ylabel("count (log)")
-    figure.tight_layout()
+    panel = WeightHistograms(net, bins, limit, include_output)
+    if pruned is None:
+        for stairs in panel.kept.values():
+            stairs.remove()
+        for axis in panel.figure.axes:
+            axis.legend(fontsize=8, loc="upper right")
+        return panel.figure
+    return panel.update(pruned)
+
+
+def digit_strip(images: torch.Tensor, titles: Sequence[str], title: str = "") -> plt.Figure:
+    """Digits side by side in one image (fast to redraw), with a caption under each."""
+    strip = torch.cat([image.reshape(28, 28).cpu() for image in images], dim=1) if len(images) else torch.zeros(28, 28)
+    figure, axis = plt.subplots(figsize=(max(1.0, 0.75 * len(images)) + 0.4, 1.5))
+    axis.imshow(strip, cmap="gray_r")
+    axis.set_xticks([28 * i + 14 for i in range(len(titles))], titles, fontsize=9)
+    axis.set_yticks([])
+    axis.set_title(title, fontsize=9)
+    axis.grid(False)
+    figure.subplots_adjust(left=0.02, right=0.98, bottom=0.22, top=0.8)
     return figure
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from collections.abc import Mapping
 
 import pandas as pd
@@ -32,7 +33,7 @@ from torch import nn
 from helpers.config import K_LIST
 from helpers.model import linear_layers
 
-__all__ = ["K_LIST", "check_k", "prunable_layers", "weight_masks", "unit_masks", "masks_for",
+__all__ = ["K_LIST", "check_k", "rank", "Ranking", "prunable_layers", "weight_masks", "unit_masks", "masks_for",
            "apply_masks", "prune", "compact", "sparsity", "flops", "weights_kept", "METHODS", "SCOPES"]
 
 METHODS = ("weight", "unit")
@@ -64,6 +65,14 @@ def prunable_layers(net: nn.Module, include_output: bool = False) -> dict[str, n
     return dict(layers if include_output else layers[:-1])
 
 
+def _cut(order: torch.Tensor, k: float) -> torch.Tensor:
+    """Keep-mask over len(order) scores: the first round(k/100 * n) positions of `order` are pruned."""
+    n_prune = round(check_k(k) / 100 * len(order))
+    keep = torch.ones(len(order), dtype=torch.bool, device=order.device)
+    keep[order[:n_prune]] = False
+    return keep
+
+
 def keep_largest(scores: torch.Tensor, k: float) -> torch.Tensor:
     """Mask that prunes the round(k/100 * n) smallest of `scores`, ties included.
 
@@ -73,11 +82,70 @@ def keep_largest(scores: torch.Tensor, k: float) -> torch.Tensor:
     >>> keep_largest(torch.tensor([0.3, -0.1, 0.2, 0.1]).abs(), 50)
     tensor([ True, False,  True, False])
     """
-    n_prune = round(check_k(k) / 100 * scores.numel())
-    order = torch.argsort(scores.flatten(), stable=True)
-    keep = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
-    keep[order[:n_prune]] = False
-    return keep.view_as(scores)
+    return _cut(torch.argsort(scores.flatten(), stable=True), k).view_as(scores)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The entries of each layer ordered from least to most important, ready to cut at any k.
+
+    Sorting is the expensive part of pruning; a `Ranking` sorts once, and
+    `masks(k)` then costs one indexing per layer. `weight_masks` and
+    `unit_masks` are `rank(...).masks(k)`; a sweep over many k ranks once.
+
+    Attributes:
+        groups: (layer names ranked together, the stable argsort of their
+            concatenated scores); one group per layer, or one for all layers
+            when weights are ranked globally.
+        score_shapes: shape of each layer's scores: its weight's shape, or
+            (rows,) for units.
+        weight_shapes: shape of each layer's weight.
+    """
+
+    groups: list[tuple[list[str], torch.Tensor]]
+    score_shapes: dict[str, torch.Size]
+    weight_shapes: dict[str, torch.Size]
+
+    def masks(self, k: float) -> dict[str, torch.Tensor]:
+        """{layer name: bool mask shaped like its weight, True = kept} at k%."""
+        check_k(k)
+        masks = {}
+        for names, order in self.groups:
+            keep = _cut(order, k).split([self.score_shapes[name].numel() for name in names])
+            for name, part in zip(names, keep):
+                mask = part.view(self.score_shapes[name])
+                if mask.dim() == 1:  # units: a whole row is kept or pruned
+                    mask = mask[:, None].expand(self.weight_shapes[name]).clone()
+                masks[name] = mask
+        return masks
+
+
+def rank(net: nn.Module, method: str = "weight", scope: str = "layer", include_output: bool = False) -> Ranking:
+    """Rank the weights (by |w|) or the units (by the L2 norm of their row) of `net`.
+
+    Args:
+        net: the network.
+        method: "weight" or "unit".
+        scope: "layer" ranks each layer on its own; "global" ranks all
+            prunable weights together (weight pruning only).
+        include_output: rank the output layer too.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    if method == "unit" and scope != "layer":
+        raise ValueError(f"unit pruning is layer-wise only, got scope={scope!r}")
+    layers = prunable_layers(net, include_output)
+    weights = {name: layer.weight.detach() for name, layer in layers.items()}
+    scores = {name: w.abs() if method == "weight" else w.norm(dim=1) for name, w in weights.items()}
+    groups = [[name] for name in scores] if scope == "layer" else [list(scores)]
+    return Ranking(
+        groups=[(names, torch.argsort(torch.cat([scores[n].flatten() for n in names]), stable=True))
+                for names in groups],
+        score_shapes={name: score.shape for name, score in scores.items()},
+        weight_shapes={name: w.shape for name, w in weights.items()},
+    )
 
 
 def weight_masks(net: nn.Module, k: float, scope: str = "layer", include_output: bool = False) -> dict[str, torch.Tensor]:
@@ -96,14 +164,7 @@ def weight_masks(net: nn.Module, k: float, scope: str = "layer", include_output:
     Used in 02_weight_pruning.
     """
     check_k(k)
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
-    layers = prunable_layers(net, include_output)
-    if scope == "layer":
-        return {name: keep_largest(layer.weight.detach().abs(), k) for name, layer in layers.items()}
-    magnitudes = torch.cat([layer.weight.detach().abs().flatten() for layer in layers.values()])
-    keep = keep_largest(magnitudes, k).split([layer.weight.numel() for layer in layers.values()])
-    return {name: part.view_as(layer.weight) for (name, layer), part in zip(layers.items(), keep)}
+    return rank(net, "weight", scope, include_output).masks(k)
 
 
 def unit_masks(net: nn.Module, k: float, include_output: bool = False) -> dict[str, torch.Tensor]:
@@ -115,23 +176,14 @@ def unit_masks(net: nn.Module, k: float, include_output: bool = False) -> dict[s
     Used in 03_unit_pruning.
     """
     check_k(k)
-    masks = {}
-    for name, layer in prunable_layers(net, include_output).items():
-        keep_rows = keep_largest(layer.weight.detach().norm(dim=1), k)
-        masks[name] = keep_rows[:, None].expand_as(layer.weight).clone()
-    return masks
+    return rank(net, "unit", "layer", include_output).masks(k)
 
 
 def masks_for(net: nn.Module, k: float, method: str = "weight", scope: str = "layer",
               include_output: bool = False) -> dict[str, torch.Tensor]:
     """The masks of `method` ("weight" or "unit") at k; `scope` applies to weight pruning."""
-    if method == "weight":
-        return weight_masks(net, k, scope, include_output)
-    if method == "unit":
-        if scope != "layer":
-            raise ValueError(f"unit pruning is layer-wise only, got scope={scope!r}")
-        return unit_masks(net, k, include_output)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_k(k)
+    return rank(net, method, scope, include_output).masks(k)
 
 
 def apply_masks(net: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:

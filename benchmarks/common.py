@@ -1,0 +1,29 @@
+"""Shared bits of the benchmarks: timing and the rows of the ratio table."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def median_seconds(function: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
+    """Median wall time of `function()` over `repeat` runs after `warmup` runs."""
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def row(benchmark: str, measured: str, value: float, compared_with: str, reference: float,
+        target: str = "", higher_is_better: bool = True) -> dict:
+    """One line of the table: a measurement beside what it is compared with, and their ratio."""
+    ratio = value / reference if higher_is_better else reference / value
+    return dict(benchmark=benchmark, measured=measured, value=value, compared_with=compared_with,
+                reference=reference, ratio=ratio, target=target)
