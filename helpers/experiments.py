@@ -5,15 +5,18 @@ Used in 02_weight_pruning, 03_unit_pruning and 04_fine_tuning.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
+import torch
 from torch import nn
 
 from helpers.config import K_LIST
 from helpers.data import Split
-from helpers.pruning import METHODS, apply_masks, check_k, compact, flops, rank, weights_kept
-from helpers.training import evaluate_loss
+from helpers.model import architecture, make_mlp
+from helpers.pruning import (METHODS, apply_masks, check_k, check_masks, compact, flops, masks_for, rank, weight_masks,
+                             weights_kept)
+from helpers.training import RECIPE, evaluate, evaluate_loss, fit
 
 
 def measure(pruned: nn.Module, dense_flops: int, total_weights: int, test: Split) -> dict:
@@ -55,4 +58,141 @@ def sweep(net: nn.Module, test: Split, ks: Iterable[float] = K_LIST, methods: It
         for k in ks:
             pruned = apply_masks(net, ranking.masks(k))
             rows.append(dict(method=method, k=k, **measure(pruned, dense_flops, total, test)))
+    return pd.DataFrame(rows)
+
+
+# --- beyond one-shot: fine-tuning, iterative and gradual pruning, controls (04_fine_tuning) -------------
+
+#: Fine-tuning recipe: short, a lower peak learning rate than the baseline, no L1 (what to prune is decided).
+FINE_TUNE = dict(epochs=2, lr=0.02, weight_decay=1e-4, l1=0.0)
+
+
+def fine_tune(net: nn.Module, masks: Mapping[str, torch.Tensor], train: Split, test: Split | None = None,
+              seed: int = 0, progress: bool = False, compacted: bool = False,
+              **recipe) -> tuple[nn.Module, pd.DataFrame]:
+    """Retrain a copy of `net` with `masks` held fixed: pruned weights stay exactly zero.
+
+    Args:
+        net: the network to start from (not modified).
+        masks: {layer name: bool mask}, False = pruned.
+        train, test: data; `test` is evaluated after every epoch.
+        seed: seeds the batch order.
+        progress: show a progress bar.
+        compacted: for unit masks: train `compact()` of the pruned network
+            instead, which computes the same function with far fewer
+            multiply-adds and has nothing left to mask. The result is the
+            smaller network.
+        **recipe: overrides of `FINE_TUNE` (epochs, lr, weight_decay, l1, batch_size, momentum, optimizer).
+
+    Returns:
+        (the fine-tuned copy, its per-epoch history).
+
+    Raises:
+        ValueError: masks that do not fit `net`; `compacted` with masks that
+            prune single weights rather than whole rows; bad recipe values.
+
+    Used in 04_fine_tuning.
+    """
+    check_masks(net, masks)
+    tuned = apply_masks(net, masks)
+    if compacted:
+        if not all(torch.equal(mask.all(dim=1), mask.any(dim=1)) for mask in masks.values()):
+            raise ValueError("compacted=True needs unit masks (whole rows kept or pruned); these prune single weights")
+        tuned, masks = compact(tuned), None
+    history = fit(tuned, train, test, seed=seed, masks=masks, progress=progress, **{**FINE_TUNE, **recipe})
+    return tuned, history
+
+
+def check_schedule(schedule: Sequence[float]) -> list[float]:
+    """Return `schedule` if it is a non-empty, strictly increasing list of k in [0, 100]."""
+    schedule = [check_k(k) for k in schedule]
+    if not schedule or any(b <= a for a, b in zip(schedule, schedule[1:])):
+        raise ValueError(f"a pruning schedule must be a non-empty, strictly increasing list of k, got {schedule}")
+    return schedule
+
+
+def cubic_schedule(k: float, steps: int, k_start: float = 0.0) -> list[float]:
+    """Zhu and Gupta's (2017) gradual schedule: k_t = k + (k_start - k)(1 - t/steps)^3, t = 1..steps.
+
+    It prunes fast first, while there are many redundant weights, then slowly.
+
+    >>> cubic_schedule(90, 4)
+    [52.03125, 78.75, 88.59375, 90.0]
+    """
+    check_k(k)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    return [k + (k_start - k) * (1 - t / steps) ** 3 for t in range(1, steps + 1)]
+
+
+def iterative_prune(net: nn.Module, schedule: Sequence[float], train: Split, test: Split, method: str = "weight",
+                    scope: str = "layer", seed: int = 0, progress: bool = False,
+                    **recipe) -> tuple[nn.Module, pd.DataFrame]:
+    """Prune a little, fine-tune, repeat: one round per k of `schedule` (e.g. [50, 80, 90, 95]).
+
+    Each round ranks the *current* weights, so what an earlier round pruned (now
+    exactly zero) ranks lowest and stays pruned. `recipe` overrides `FINE_TUNE`
+    for every round (use epochs=1 for short rounds).
+
+    Returns:
+        (the final network, one row per round: round, k, accuracy before and
+        after fine-tuning, weights kept).
+
+    Used in 04_fine_tuning (with `cubic_schedule` it is gradual pruning).
+    """
+    schedule = check_schedule(schedule)
+    current, rows = net, []
+    for step, k in enumerate(schedule, 1):
+        masks = masks_for(current, k, method, scope)
+        pruned_accuracy = evaluate(apply_masks(current, masks), test)
+        current, _ = fine_tune(current, masks, train, seed=seed + step, progress=progress, **recipe)
+        rows.append(dict(round=step, k=k, pruned_accuracy=pruned_accuracy, accuracy=evaluate(current, test),
+                         weights_kept=weights_kept(current)))
+    return current, pd.DataFrame(rows)
+
+
+def random_masks(net: nn.Module, k: float, method: str = "weight", scope: str = "layer", seed: int = 0,
+                 include_output: bool = False) -> dict[str, torch.Tensor]:
+    """Masks that prune as many weights (or units) per layer as `masks_for` would, but chosen at random.
+
+    The control that tells whether magnitude matters: same counts, random choice.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    masks = {}
+    for name, mask in masks_for(net, k, method, scope, include_output).items():
+        if method == "unit":
+            keep_rows = mask.all(dim=1)
+            shuffled = keep_rows[torch.randperm(len(keep_rows), generator=generator)]
+            masks[name] = shuffled[:, None].expand_as(mask).clone()
+        else:
+            flat = mask.flatten()
+            masks[name] = flat[torch.randperm(len(flat), generator=generator)].view_as(mask)
+    return masks
+
+
+def from_scratch(net: nn.Module, masks: Mapping[str, torch.Tensor], train: Split, test: Split, seed: int = 0,
+                 progress: bool = False, **recipe) -> tuple[nn.Module, pd.DataFrame]:
+    """The control for "is it the weights or the architecture?": the sparse architecture of `masks` on
+    a network shaped like `net`, re-initialised at random and trained from scratch with the masks held fixed.
+
+    `recipe` overrides the baseline's `RECIPE` (e.g. fewer epochs). `net` only gives the shape.
+    """
+    widths = architecture(net)
+    torch.manual_seed(seed)
+    fresh = make_mlp(tuple(widths[1:-1]), inputs=widths[0], classes=widths[-1])
+    fresh = fresh.to(next(net.parameters()).device)
+    check_masks(fresh, masks)
+    history = fit(fresh, train, test, seed=seed, masks=masks, progress=progress, **{**RECIPE, **recipe})
+    return fresh, history
+
+
+def layer_sparsity(net: nn.Module, k: float, scope: str = "global") -> pd.DataFrame:
+    """Per prunable layer, the share of weights that weight pruning at k removes with `scope`.
+
+    Global pruning chooses its own per-layer shares; this table shows them.
+    """
+    rows = []
+    for name, mask in weight_masks(net, k, scope).items():
+        rows.append(dict(layer=name, shape=tuple(mask.shape), weights=mask.numel(), pruned=int((~mask).sum()),
+                         pruned_percent=100 * (~mask).float().mean().item()))
     return pd.DataFrame(rows)

@@ -34,7 +34,7 @@ from helpers.config import K_LIST
 from helpers.model import linear_layers
 
 __all__ = ["K_LIST", "check_k", "rank", "Ranking", "prunable_layers", "weight_masks", "unit_masks", "masks_for",
-           "apply_masks", "prune", "compact", "sparsity", "flops", "weights_kept", "METHODS", "SCOPES"]
+           "apply_masks", "check_masks", "prune", "compact", "sparsity", "flops", "weights_kept", "METHODS", "SCOPES"]
 
 METHODS = ("weight", "unit")
 SCOPES = ("layer", "global")
@@ -186,6 +186,17 @@ def masks_for(net: nn.Module, k: float, method: str = "weight", scope: str = "la
     return rank(net, method, scope, include_output).masks(k)
 
 
+def check_masks(net: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
+    """Raise ValueError unless every mask names a Linear layer of `net` and has its weight's shape."""
+    layers = dict(linear_layers(net))
+    for name, mask in masks.items():
+        if name not in layers:
+            raise ValueError(f"mask for layer {name!r}, but the network's Linear layers are {list(layers)}")
+        if tuple(mask.shape) != tuple(layers[name].weight.shape):
+            raise ValueError(f"mask for layer {name!r} has shape {tuple(mask.shape)}, "
+                             f"its weight has shape {tuple(layers[name].weight.shape)}")
+
+
 def apply_masks(net: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
     """A copy of `net` with the weights that `masks` prune set to zero.
 
@@ -193,13 +204,7 @@ def apply_masks(net: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
         ValueError: a mask names no Linear layer of `net`, or its shape differs
             from the layer's weight. `net` is not modified.
     """
-    layers = dict(linear_layers(net))
-    for name, mask in masks.items():
-        if name not in layers:
-            raise ValueError(f"mask for layer {name!r}, but the network's Linear layers are {list(layers)}")
-        if mask.shape != layers[name].weight.shape:
-            raise ValueError(f"mask for layer {name!r} has shape {tuple(mask.shape)}, "
-                             f"its weight has shape {tuple(layers[name].weight.shape)}")
+    check_masks(net, masks)
     pruned = copy.deepcopy(net)
     with torch.no_grad():
         for name, layer in linear_layers(pruned):

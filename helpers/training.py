@@ -87,6 +87,7 @@ def fit(
     weight_decay: float = RECIPE["weight_decay"],
     momentum: float = RECIPE["momentum"],
     l1: float = RECIPE["l1"],
+    optimizer: str = "sgd",
     seed: int = 0,
     masks: Mapping[str, torch.Tensor] | None = None,
     progress: bool = True,
@@ -104,6 +105,7 @@ def fit(
         momentum: SGD momentum in [0, 1).
         l1: L1 penalty on the weights (>= 0), added to the gradient as
             l1 * sign(w); it pushes unimportant weights towards zero (Han et al. 2015).
+        optimizer: "sgd" (Nesterov momentum) or "adam" (AdamW, `weight_decay` decoupled).
         seed: seeds the batch order (the initialisation is seeded by the caller).
         masks: if given, {layer name: bool tensor}; pruned weights (False) are
             zeroed before training and after every step, and their gradients are
@@ -132,10 +134,20 @@ def fit(
     device = next(net.parameters()).device
     images, labels = train.images.to(device), train.labels.to(device)
     steps_per_epoch = math.ceil(len(train) / batch_size)
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, nesterov=momentum > 0,
-                                weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
-                                                   pct_start=0.25)
+    if optimizer == "sgd":
+        stepper = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, nesterov=momentum > 0,
+                                  weight_decay=weight_decay)
+    elif optimizer == "adam":
+        stepper = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    total_steps = epochs * steps_per_epoch
+    if total_steps >= 4:  # a one-cycle schedule needs a few steps to warm up and anneal
+        schedule = torch.optim.lr_scheduler.OneCycleLR(stepper, max_lr=lr, total_steps=total_steps,
+                                                       pct_start=max(0.25, 2 / total_steps),
+                                                       cycle_momentum=optimizer == "sgd")
+    else:
+        schedule = torch.optim.lr_scheduler.LambdaLR(stepper, lambda step: 1.0)
     modules = dict(net.named_modules())
     if masks is not None:
         masks = {name: mask.to(device) for name, mask in masks.items()}
@@ -154,7 +166,7 @@ def fit(
             x, y = images[batch], labels[batch]
             logits = net(x)
             loss = nn.functional.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
+            stepper.zero_grad(set_to_none=True)
             loss.backward()
             if l1:
                 for parameter in net.parameters():
@@ -162,7 +174,7 @@ def fit(
             if masks is not None:
                 for name, mask in masks.items():
                     modules[name].weight.grad.mul_(mask)
-            optimizer.step()
+            stepper.step()
             schedule.step()
             if masks is not None:
                 apply_masks_(net, masks)

@@ -150,3 +150,10 @@ def test_fit_refuses_empty_dataset():
     empty = Split(torch.zeros(0, 20), torch.zeros(0, dtype=torch.long))
     with pytest.raises(ValueError, match="training set is empty"):
         fit(make_mlp((8,), inputs=20, classes=5), empty, progress=False)
+
+
+@pytest.mark.parametrize("n, batch_size, epochs", [(10, 128, 1), (10, 5, 1), (30, 10, 2), (40, 10, 1)])
+def test_fit_works_with_very_few_steps(n, batch_size, epochs):
+    net = make_mlp((8,), inputs=20, classes=5)
+    history = fit(net, toy_data(n), epochs=epochs, batch_size=batch_size, progress=False)
+    assert len(history) == epochs and history["loss"].notna().all()

@@ -1,0 +1,154 @@
+"""helpers.experiments on small synthetic data: sweep, fine-tuning, schedules, controls."""
+
+import pytest
+import torch
+
+from helpers.data import Split
+from helpers.experiments import (check_schedule, cubic_schedule, fine_tune, from_scratch, iterative_prune,
+                                 layer_sparsity, random_masks, sweep)
+from helpers.model import make_mlp
+from helpers.pruning import compact, masks_for, prune, sparsity, weight_masks
+from helpers.training import evaluate
+
+
+def toy(n=400, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(n, 20, generator=generator)
+    return Split(images, images[:, :5].argmax(1))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    net = make_mlp((32, 16), inputs=20, classes=5)
+    from helpers.training import fit
+    fit(net, toy(), epochs=4, lr=0.1, batch_size=32, progress=False)
+    return net, {name: t.clone() for name, t in net.state_dict().items()}
+
+
+def untouched(net, before):
+    return all(torch.equal(t, before[name]) for name, t in net.state_dict().items())
+
+
+def test_sweep_rows_are_exact(trained):
+    net, before = trained
+    test = toy(200, seed=1)
+    table = sweep(net, test, ks=[0, 50, 90], methods=["weight", "unit"])
+    assert list(table.columns) == ["method", "k", "accuracy", "loss", "weights_kept", "compression", "speedup"]
+    assert table[["method", "k"]].values.tolist() == [["weight", 0], ["weight", 50], ["weight", 90],
+                                                      ["unit", 0], ["unit", 50], ["unit", 90]]
+    for _, row in table.iterrows():
+        pruned = prune(net, row["k"], row["method"])
+        assert row["accuracy"] == evaluate(pruned, test)
+        small = compact(pruned)
+        kept = int(sparsity(small).set_index("layer").loc["total", "nonzero"])
+        assert row["weights_kept"] == kept
+        assert row["compression"] == pytest.approx((20 * 32 + 32 * 16 + 16 * 5) / kept)
+    dense = 20 * 32 + 32 * 16 + 16 * 5
+    unit90 = table.set_index(["method", "k"]).loc[("unit", 90)]
+    assert unit90["speedup"] == pytest.approx(dense / (20 * 3 + 3 * 2 + 2 * 5))
+    assert untouched(net, before)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_fine_tune_keeps_pruned_weights_exactly_zero(trained, optimizer):
+    """After every optimizer step, with momentum / Adam state and weight decay, pruned weights stay 0."""
+    net, before = trained
+    masks = weight_masks(net, 70)
+    tuned, history = fine_tune(net, masks, toy(), toy(100, 2), epochs=3, lr=0.05, weight_decay=1e-2,
+                               optimizer=optimizer)
+    for name, mask in masks.items():
+        weight = tuned.get_submodule(name).weight
+        assert (weight[~mask] == 0).all(), name
+        assert (weight[mask] != 0).all(), name
+    assert len(history) == 3
+    assert untouched(net, before)
+    # and the kept weights did move
+    assert not torch.equal(tuned[0].weight, prune(net, 70)[0].weight)
+
+
+def test_fine_tune_recovers_accuracy(trained):
+    net, _ = trained
+    test = toy(300, 3)
+    masks = masks_for(net, 90, "unit")
+    tuned, _ = fine_tune(net, masks, toy(), epochs=4, lr=0.05)
+    assert evaluate(tuned, test) > evaluate(prune(net, 90, "unit"), test)
+
+
+def test_compacted_fine_tuning_is_the_same_function_at_start_and_smaller(trained):
+    net, _ = trained
+    masks = masks_for(net, 50, "unit")
+    small, _ = fine_tune(net, masks, toy(), epochs=1, lr=1e-9, compacted=True)
+    assert [m.weight.shape for m in small if isinstance(m, torch.nn.Linear)] == [(16, 20), (8, 16), (5, 8)]
+    x = toy(50, 4).images
+    assert torch.allclose(small(x), prune(net, 50, "unit")(x), atol=1e-4)
+    with pytest.raises(ValueError, match="needs unit masks"):
+        fine_tune(net, masks_for(net, 50, "weight"), toy(), compacted=True)
+
+
+def test_bad_masks_and_epochs(trained):
+    net, before = trained
+    with pytest.raises(ValueError, match=r"shape \(2, 2\)"):
+        fine_tune(net, {"0": torch.ones(2, 2, dtype=torch.bool)}, toy())
+    with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
+        fine_tune(net, weight_masks(net, 50), toy(), epochs=0)
+    assert untouched(net, before)
+
+
+def test_iterative_pruning_follows_the_schedule_and_nests(trained):
+    net, before = trained
+    final, rounds = iterative_prune(net, [30, 60, 80], toy(), toy(100, 5), "weight", epochs=1, lr=0.05)
+    assert rounds["k"].tolist() == [30, 60, 80]
+    prunable = 20 * 32 + 32 * 16
+    nonzero = sum(int((final.get_submodule(n).weight != 0).sum()) for n in ("0", "2"))
+    assert nonzero == prunable - round(0.8 * 640) - round(0.8 * 512)
+    assert untouched(net, before)
+
+
+@pytest.mark.parametrize("schedule", [[50, 40], [50, 50], [], [10, 120], ["a"]])
+def test_bad_schedules(trained, schedule):
+    net, before = trained
+    with pytest.raises((ValueError, TypeError)):
+        iterative_prune(net, schedule, toy(), toy(), epochs=1)
+    assert untouched(net, before)
+
+
+def test_cubic_schedule():
+    schedule = cubic_schedule(99, 5)
+    assert schedule[-1] == 99 and check_schedule(schedule) == schedule
+    steps = [b - a for a, b in zip([0] + schedule, schedule)]
+    assert steps == sorted(steps, reverse=True)  # prunes most at first
+    with pytest.raises(ValueError):
+        cubic_schedule(99, 0)
+    with pytest.raises(ValueError):
+        cubic_schedule(101, 3)
+
+
+@pytest.mark.parametrize("method", ["weight", "unit"])
+def test_random_masks_have_the_same_counts(trained, method):
+    net, _ = trained
+    ours, random = masks_for(net, 70, method), random_masks(net, 70, method, seed=1)
+    for name in ours:
+        assert (~ours[name]).sum() == (~random[name]).sum()
+        if method == "unit":
+            assert torch.equal(random[name].all(dim=1), random[name].any(dim=1))
+    assert any(not torch.equal(ours[n], random[n]) for n in ours)
+
+
+def test_from_scratch_keeps_the_sparse_architecture(trained):
+    net, _ = trained
+    masks = weight_masks(net, 80)
+    fresh, history = from_scratch(net, masks, toy(), toy(100, 6), epochs=2, lr=0.05)
+    for name, mask in masks.items():
+        weight = fresh.get_submodule(name).weight
+        assert (weight[~mask] == 0).all() and not torch.equal(weight, net.get_submodule(name).weight * mask)
+    assert len(history) == 2
+
+
+def test_layer_sparsity_of_global_pruning(trained):
+    net, _ = trained
+    table = layer_sparsity(net, 60, "global")
+    assert table["pruned"].sum() == round(0.6 * (640 + 512))
+    assert table["layer"].tolist() == ["0", "2"]
+    layer_wise = layer_sparsity(net, 60, "layer")
+    assert layer_wise["pruned"].tolist() == [round(0.6 * 640), round(0.6 * 512)]
