@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
+
+from helpers.deploy import time_call
 
 
 def median_seconds(function: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
-    """Median wall time of `function()` over `repeat` runs after `warmup` runs."""
-    if repeat < 1:
-        raise ValueError(f"repeat must be >= 1, got {repeat}")
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    """Median wall time of `function()` over `repeat` runs after `warmup` runs (see helpers.deploy.time_call)."""
+    return time_call(function, repeat, warmup)["median"]
 
 
 def row(benchmark: str, measured: str, value: float, compared_with: str, reference: float,

@@ -196,3 +196,29 @@ def layer_sparsity(net: nn.Module, k: float, scope: str = "global") -> pd.DataFr
         rows.append(dict(layer=name, shape=tuple(mask.shape), weights=mask.numel(), pruned=int((~mask).sum()),
                          pruned_percent=100 * (~mask).float().mean().item()))
     return pd.DataFrame(rows)
+
+
+def fine_tuned_sweep(net: nn.Module, train: Split, test: Split, ks: Mapping[str, Iterable[float]],
+                     seed: int = 0, **recipe) -> pd.DataFrame:
+    """One-shot pruning followed by fine-tuning, for each method and k.
+
+    Args:
+        net: the trained network (not modified).
+        ks: {method: the k to try}, e.g. {"weight": [95, 99], "unit": [80, 90]}.
+        recipe: overrides of `FINE_TUNE`.
+
+    Returns:
+        One row per (method, k): method, k, procedure ("fine-tuned"),
+        one_shot (accuracy before fine-tuning), accuracy, weights_kept.
+        Unit-pruned networks are fine-tuned compacted (same function, fewer FLOPs).
+    """
+    rows = []
+    for method, method_ks in ks.items():
+        ranking = rank(net, method)
+        for k in method_ks:
+            masks = ranking.masks(k)
+            tuned, _ = fine_tune(net, masks, train, seed=seed, compacted=method == "unit", **recipe)
+            rows.append(dict(method=method, k=k, procedure="fine-tuned",
+                             one_shot=evaluate(apply_masks(net, masks), test), accuracy=evaluate(tuned, test),
+                             weights_kept=weights_kept(tuned)))
+    return pd.DataFrame(rows)

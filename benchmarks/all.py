@@ -1,0 +1,33 @@
+"""Every performance figure the project claims, measured side by side in one run.
+
+Prints one table of ratios and writes it to build/benchmarks.csv, from which the
+README's table is made. Usage: make benchmark (or python -m benchmarks.all).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from benchmarks import explorer, speed, sweep, training
+from helpers.config import project_home
+
+
+def main() -> None:
+    rows = []
+    for module in (training, sweep, explorer, speed):
+        print(f"running benchmarks.{module.__name__.split('.')[-1]} ...", flush=True)
+        rows += module.run()
+    table = pd.DataFrame(rows)
+    table.insert(0, "threads", torch.get_num_threads())
+    out = project_home() / "build" / "benchmarks.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 45):
+        print(table[["benchmark", "value", "measured", "reference", "compared_with", "ratio", "target"]]
+              .round(3).to_string(index=False))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

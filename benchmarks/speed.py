@@ -1,0 +1,58 @@
+"""What pruning buys, measured side by side (round-robin) in one run on the whole test set.
+
+- compacted unit-pruned networks (run as `to_inference`) at k = 90 and 99 vs the dense network;
+- weight pruning at k = 99 stored as CSR vs dense with zeros, in time and on disk;
+- torch.nn.utils.prune's masked model vs the dense one.
+Usage: python -m benchmarks.speed
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch.nn.utils import prune as torch_prune
+
+from benchmarks.common import row
+from helpers.data import load_mnist
+from helpers.deploy import sizes, time_calls, to_inference, to_sparse
+from helpers.pruning import compact, flops, prune
+from helpers.training import baseline
+
+
+@torch.no_grad()
+def run() -> list[dict]:
+    train, test = load_mnist()
+    net, _ = baseline(data=(train, test), progress=False, device=torch.device("cpu"))
+    x = test.images
+    pruned = prune(net, 99, "weight")
+    hooked = copy.deepcopy(net)
+    for module in list(hooked)[:-1]:
+        if isinstance(module, torch.nn.Linear):
+            torch_prune.l1_unstructured(module, "weight", amount=0.9)
+    models = {"dense": net, "unit 90": to_inference(prune(net, 90, "unit")),
+              "unit 99": to_inference(prune(net, 99, "unit")), "zeros 99": pruned,
+              "csr 99": to_sparse(pruned), "hooks 90": hooked}
+    ms = {name: 1e3 * t["median"] for name, t in
+          time_calls({name: (lambda m=m: m(x)) for name, m in models.items()}, repeat=15, warmup=2).items()}
+    rows = []
+    for k, target in [(90, ">= 20"), (99, ">= 80")]:
+        ratio = flops(net) / flops(compact(prune(net, k, "unit")))
+        rows.append(row(f"unit k={k}, compacted, speedup", f"ms (FLOP ratio {ratio:.0f})", ms[f"unit {k}"],
+                        "dense, ms", ms["dense"], target, higher_is_better=False))
+    rows.append(row("weight k=99, CSR, speedup", "CSR ms", ms["csr 99"], "dense with zeros, ms", ms["zeros 99"],
+                    ">= 2.5", higher_is_better=False))
+    size = sizes(pruned)
+    rows.append(row("weight k=99, CSR, smaller on disk", "CSR bytes", size["csr"], "dense state_dict bytes",
+                    size["dense"], ">= 20", higher_is_better=False))
+    rows.append(row("weight k=99, dense gzip, smaller on disk", "gzip bytes", size["dense_gzip"],
+                    "dense state_dict bytes", size["dense"], "", higher_is_better=False))
+    rows.append(row("torch.nn.utils.prune hooks k=90, speedup", "hooked ms", ms["hooks 90"], "dense, ms",
+                    ms["dense"], "(< 1: masks cost time)", higher_is_better=False))
+    return rows
+
+
+if __name__ == "__main__":
+    for r in run():
+        print(f"{r['benchmark']}: {r['value']:.3g} {r['measured']} vs {r['reference']:.3g} {r['compared_with']}"
+              f" -> {r['ratio']:.2f}x (target {r['target']})")
