@@ -62,9 +62,10 @@ class Explorer:
         net: the trained network (never modified).
         test: the split to evaluate on.
         digits: how many changed digits to show.
+        method, k: where the controls start.
     """
 
-    def __init__(self, net: nn.Module, test: Split, digits: int = 8):
+    def __init__(self, net: nn.Module, test: Split, digits: int = 8, method: str = "weight", k: int = 0):
         self.net = net.eval()
         self.test = test
         self.n_digits = digits
@@ -80,9 +81,9 @@ class Explorer:
         self._cache: dict[tuple[str, str, int], Point] = {}
         self._rankings: dict[tuple[str, str], Ranking] = {}
 
-        self.k_slider = widgets.IntSlider(value=0, min=0, max=99, step=1, description="k (%)",
+        self.k_slider = widgets.IntSlider(value=k, min=0, max=99, step=1, description="k (%)",
                                           continuous_update=False, layout=widgets.Layout(width="420px"))
-        self.method_buttons = widgets.ToggleButtons(options=list(METHODS), value="weight", description="method")
+        self.method_buttons = widgets.ToggleButtons(options=list(METHODS), value=method, description="method")
         self.scope_buttons = widgets.ToggleButtons(options=list(SCOPES), value="layer", description="scope")
         self.readout = widgets.HTML()
         self.histograms = widgets.Image(format="png")
@@ -185,9 +186,9 @@ class Explorer:
         return point
 
 
-def explore(net: nn.Module, test: Split) -> Explorer:
-    """Build the explorer for `net` on `test`; display the returned object in a notebook.
+def explore(net: nn.Module, test: Split, method: str = "weight", k: int = 0) -> Explorer:
+    """Build the explorer for `net` on `test`, starting at `method` and `k`; display the returned object.
 
     Used in 02_weight_pruning and 03_unit_pruning.
     """
-    return Explorer(net, test)
+    return Explorer(net, test, method=method, k=k)

@@ -1,0 +1,77 @@
+"""Project hygiene: notebooks committed clean, environment.yml in step with pyproject.toml,
+one repository URL used by every badge and install cell, every notebook wired the same way."""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+URL = PYPROJECT["project"]["urls"]["Repository"]
+OWNER_REPO = re.fullmatch(r"https://github\.com/([^/]+/[^/]+)", URL).group(1)
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def names(requirements):
+    return {re.split(r"[<>=!~ \[]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_there_are_notebooks_in_reading_order():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_committed_without_outputs_or_widget_state(path):
+    notebook = json.loads(path.read_text())
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name} has outputs: strip them"
+    assert "widgets" not in notebook["metadata"], f"{path.name} carries saved widget state"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_badges_and_install_cell_use_the_repository_url(path):
+    notebook = json.loads(path.read_text())
+    first = "".join(notebook["cells"][0]["source"])
+    assert f"colab.research.google.com/github/{OWNER_REPO}/blob/main/notebooks/{path.name})" in first
+    assert f"mybinder.org/v2/gh/{OWNER_REPO}/main?urlpath=lab/tree/notebooks/{path.name})" in first
+    sources = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+    setup = next(s for s in sources if "google.colab" in s)
+    assert f'%pip install --quiet --no-deps "pruning-mnist @ git+{URL}"' in setup
+    assert "default_device()" in setup  # every notebook prints the device it uses
+    everything = json.dumps(notebook)
+    for found in re.findall(r"github\.com/([\w.-]+/[\w.-]+)", everything):
+        assert found in (OWNER_REPO, "pytorch/pytorch", "tensorflow/model-optimization"), found
+
+
+def test_readme_badges_use_the_repository_url():
+    readme = (ROOT / "README.md").read_text()
+    assert f"mybinder.org/v2/gh/{OWNER_REPO}/main?urlpath=lab/tree/notebooks/00_index.ipynb" in readme
+    for path in NOTEBOOKS:
+        assert f"colab.research.google.com/github/{OWNER_REPO}/blob/main/notebooks/{path.name}" in readme
+
+
+def test_environment_yml_declares_the_same_packages_as_pyproject():
+    text = (ROOT / "environment.yml").read_text()
+    conda = [line.strip()[2:] for line in text.splitlines() if re.match(r"\s+- [a-z]", line)]
+    conda = {CONDA_NAMES.get(n, n) for n in names(conda)} - {"python", "pip", "-e"}
+    declared = names(PYPROJECT["project"]["dependencies"]) | names(PYPROJECT["project"]["optional-dependencies"]["dev"])
+    assert conda == declared
+    assert "- -e ." in text  # the package itself, from the repository
+    assert "=cpu" in text  # Binder has no GPU: the CPU build of PyTorch
+
+
+def test_jupyterlab_and_ipywidgets_versions_render_widgets():
+    declared = PYPROJECT["project"]["dependencies"]
+    assert "jupyterlab>=4" in declared and "ipywidgets>=8" in declared
+
+
+def test_readme_names_the_commands_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make run" in readme and "MNIST_DIR" in readme
+    assert re.search(r"^make test$", ci, re.M)
