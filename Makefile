@@ -29,7 +29,7 @@ unit: $(BIN)/.installed
 lab: $(BIN)/.installed
 	$(BIN)/jupyter lab notebooks/
 
-# 3 seeds of the one-shot and fine-tuned sweeps: writes build/results/ (not part of CI; about 40 minutes here)
+# 3 seeds of the one-shot, fine-tuned and iterative sweeps: writes build/results/ (not part of CI; about 15 minutes on 2 cores)
 results: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.seeds
 

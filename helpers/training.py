@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from helpers.config import HIDDEN, checkpoint_dir, default_device
 from helpers.data import Split, load_mnist
-from helpers.model import CheckpointError, architecture, load_checkpoint, make_mlp, save_checkpoint
+from helpers.model import architecture, load_checkpoint, make_mlp, save_checkpoint
 
 #: The recipe of the baseline: SGD with Nesterov momentum and a one-cycle learning
 #: rate, with weight decay (L2) and a small L1 penalty. Both push the weights the

@@ -57,7 +57,8 @@ def test_readme_badges_use_the_repository_url():
 
 def test_environment_yml_declares_the_same_packages_as_pyproject():
     text = (ROOT / "environment.yml").read_text()
-    conda = [line.strip()[2:] for line in text.splitlines() if re.match(r"\s+- [a-z]", line)]
+    dependencies = text.split("dependencies:")[1]
+    conda = [line.strip()[2:] for line in dependencies.splitlines() if re.match(r"\s+- [a-z]+[^:]*$", line)]
     conda = {CONDA_NAMES.get(n, n) for n in names(conda)} - {"python", "pip", "-e"}
     declared = names(PYPROJECT["project"]["dependencies"]) | names(PYPROJECT["project"]["optional-dependencies"]["dev"])
     assert conda == declared

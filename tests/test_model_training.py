@@ -1,6 +1,5 @@
 """helpers.model and helpers.training on small synthetic data."""
 
-import os
 import signal
 import subprocess
 import sys
