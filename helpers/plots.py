@@ -78,6 +78,7 @@ class WeightHistograms:
     """
 
     def __init__(self, net: nn.Module, bins: int = 80, limit: float | None = None, include_output: bool = True):
+        self.include_output = include_output
         original = _weights(net, include_output)
         self.limit = limit or max(float(w.abs().quantile(0.999)) for w in original.values())
         self.edges = np.linspace(-self.limit, self.limit, bins + 1)
@@ -98,7 +99,7 @@ class WeightHistograms:
 
     def update(self, pruned: nn.Module | None) -> plt.Figure:
         """Draw the nonzero weights of `pruned` (None: none) over the trained distribution."""
-        survivors = _weights(pruned, include_output=len(self.kept) == len(linear_layers(pruned))) if pruned else {}
+        survivors = _weights(pruned, self.include_output) if pruned is not None else {}
         for name, stairs in self.kept.items():
             kept = survivors[name][survivors[name] != 0].numpy() if name in survivors else np.zeros(0)
             stairs.set_data(np.histogram(kept, self.edges)[0])

@@ -10,7 +10,7 @@ from torch.nn.utils import prune as torch_prune
 
 from helpers.model import make_mlp
 from helpers.pruning import (K_LIST, apply_masks, check_k, compact, flops, keep_largest, masks_for, prune,
-                             sparsity, unit_masks, weight_masks)
+                             sparsity, weight_masks)
 
 SHAPES = [(1, 1), (3, 7), (10, 4), (64, 33), (200, 50)]
 KS = [0, 0.5, 1, 12.5, 25, 33.3, 50, 60, 70, 80, 90, 95, 97, 99, 99.9, 100]
@@ -51,29 +51,20 @@ def test_masks_equal_torch_prune(k, how):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("k", KS)
-def test_l1_unstructured_equality_over_shapes(shape, k):
-    torch.manual_seed(hash(shape) % 1000)
+@pytest.mark.parametrize("method", ["weight", "unit"])
+def test_equality_with_torch_prune_over_shapes(shape, k, method):
+    torch.manual_seed(hash((shape, method)) % 1000)
     layer = nn.Linear(shape[1], shape[0], bias=False)
     net = nn.Sequential(layer, nn.ReLU(), nn.Linear(shape[0], 2, bias=False))
-    ours = weight_masks(net, k)["0"]
-    torch_prune.l1_unstructured(layer, "weight", amount=k / 100)
+    ours = masks_for(net, k, method)["0"]
+    if method == "weight":
+        torch_prune.l1_unstructured(layer, "weight", amount=k / 100)
+        assert (~ours).sum().item() == round(k / 100 * layer.weight.numel())
+    else:
+        torch_prune.ln_structured(layer, "weight", amount=k / 100, n=2, dim=0)
+        assert (~ours).all(dim=1).sum().item() == round(k / 100 * shape[0])
+        assert torch.equal(ours.all(dim=1), ours.any(dim=1))  # whole rows only
     assert torch.equal(ours, layer.weight_mask.bool())
-    assert (~ours).sum().item() == round(k / 100 * layer.weight.numel())
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("k", KS)
-def test_ln_structured_equality_over_shapes(shape, k):
-    torch.manual_seed(hash(shape) % 997)
-    layer = nn.Linear(shape[1], shape[0], bias=False)
-    net = nn.Sequential(layer, nn.ReLU(), nn.Linear(shape[0], 2, bias=False))
-    ours = unit_masks(net, k)["0"]
-    torch_prune.ln_structured(layer, "weight", amount=k / 100, n=2, dim=0)
-    assert torch.equal(ours, layer.weight_mask.bool())
-    pruned_rows = (~ours).all(dim=1).sum().item()
-    assert pruned_rows == round(k / 100 * shape[0])
-    # whole rows only: every row is all kept or all pruned
-    assert torch.equal(ours.all(dim=1), ours.any(dim=1))
 
 
 # Scores drawn from a few integers make ties common: the counts must still be exact.
