@@ -75,7 +75,7 @@ class Explorer:
         with torch.no_grad():
             self._dense_predictions = net(self._images).argmax(1)
         self.baseline_accuracy = (self._dense_predictions == self._labels).sum().item() / len(self._labels)
-        self._histograms = plots.WeightHistograms(net, bins=60)
+        self._histograms = plots.WeightHistograms(net)
         plt.close(self._histograms.figure)  # kept for redrawing, not shown by the inline backend
         self.curve = sweep(net, test, K_LIST, METHODS)  # computed once: the curve the marker sits on
         self._cache: dict[tuple[str, str, int], Point] = {}

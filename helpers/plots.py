@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -68,32 +69,55 @@ def _weights(net: nn.Module, include_output: bool = False) -> dict[str, torch.Te
     return {name: layer.weight.detach().cpu().flatten() for name, layer in (layers if include_output else layers[:-1])}
 
 
+def symlog_edges(weights: torch.Tensor, bins: int) -> tuple[np.ndarray, float]:
+    """Bin edges for a weight histogram on a symmetric-log axis, and the axis' linear threshold.
+
+    Trained weights span several orders of magnitude, and magnitude pruning
+    cuts out the small ones: on a linear axis they all fall in the middle bin.
+    Here the edges are geometric from the 1st to the 99.9th percentile of |w|
+    on each side, so the hole that pruning cuts is visible at every k.
+    """
+    magnitudes = weights[weights != 0].abs().double()
+    if len(magnitudes) == 0:
+        return np.linspace(-1, 1, bins + 1), 0.1
+    low, high = (float(q) for q in magnitudes.quantile(torch.tensor([0.01, 0.999], dtype=torch.double)))
+    high = max(high, low * 10)
+    side = np.geomspace(low, high, bins // 2 + 1)
+    return np.concatenate([-side[::-1], side]), low
+
+
 class WeightHistograms:
     """Per-layer histograms of the weights of `net`, ready to show the survivors of any pruning.
 
-    The trained distribution (grey) and the bins and axes are computed once from
-    `net`; `update(pruned)` only recounts the survivors (blue), so figures for
-    different k compare directly and redrawing is fast (the explorer keeps one).
-    Zeros are hidden: a pruned weight is simply absent from the blue bars.
+    The trained distribution (grey) and each layer's bins and axes are computed
+    once from `net` (a symmetric-log axis: see `symlog_edges`); `update(pruned)`
+    only recounts the survivors (blue), so figures for different k compare
+    directly and redrawing is fast (the explorer keeps one). Zeros are hidden.
     """
 
-    def __init__(self, net: nn.Module, bins: int = 80, limit: float | None = None, include_output: bool = True):
+    def __init__(self, net: nn.Module, bins: int = 60, include_output: bool = True):
         self.include_output = include_output
         original = _weights(net, include_output)
-        self.limit = limit or max(float(w.abs().quantile(0.999)) for w in original.values())
-        self.edges = np.linspace(-self.limit, self.limit, bins + 1)
         shapes = {name: tuple(layer.weight.shape) for name, layer in linear_layers(net)}
         self.figure, axes = plt.subplots(1, len(original), figsize=(3.1 * len(original), 2.8), squeeze=False)
-        self.kept, self.sizes = {}, {}
+        self.kept, self.sizes, self.edges = {}, {}, {}
         for axis, (name, weights) in zip(axes[0], original.items()):
-            counts = np.histogram(weights[weights != 0].numpy(), self.edges)[0]
-            axis.stairs(counts, self.edges, fill=True, color="0.82", label="trained")
-            self.kept[name] = axis.stairs(np.zeros(bins), self.edges, fill=True, color="C0", alpha=0.85, label="kept")
-            self.sizes[name] = len(weights)
-            axis.set(yscale="log", ylim=(0.8, max(counts.max(), 1) * 2), xlim=(-self.limit, self.limit),
-                     xlabel="weight")
+            edges, threshold = symlog_edges(weights, bins)
+            counts = np.histogram(weights[weights != 0].numpy(), edges)[0]
+            axis.stairs(counts, edges, fill=True, color="0.82", label="trained")
+            self.kept[name] = axis.stairs(np.zeros(len(edges) - 1), edges, fill=True, color="C0", alpha=0.85,
+                                          label="kept")
+            self.sizes[name], self.edges[name] = len(weights), edges
+            axis.set_xscale("symlog", linthresh=threshold, linscale=0.2)
+            axis.set(yscale="log", ylim=(0.8, max(counts.max(), 1) * 2), xlim=(edges[0], edges[-1]),
+                     xlabel="weight (symmetric log scale)")
+            decades = [10.0 ** e for e in range(int(np.ceil(np.log10(threshold))),
+                                                 int(np.floor(np.log10(edges[-1]))) + 1)][-1:]
+            ticks = [-d for d in decades[::-1]] + [0] + decades
+            axis.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=8)
+            axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             axis.set_title(f"layer {name} {shapes[name]}", fontsize=10)
-            axis.legend(fontsize=8, loc="upper right")
+            axis.legend(fontsize=8, loc="upper center")
         axes[0][0].set_ylabel("count (log)")
         self.figure.tight_layout()
 
@@ -102,19 +126,19 @@ class WeightHistograms:
         survivors = _weights(pruned, self.include_output) if pruned is not None else {}
         for name, stairs in self.kept.items():
             kept = survivors[name][survivors[name] != 0].numpy() if name in survivors else np.zeros(0)
-            stairs.set_data(np.histogram(kept, self.edges)[0])
+            stairs.set_data(np.histogram(kept, self.edges[name])[0])
             stairs.set_label(f"kept ({100 * len(kept) / self.sizes[name]:.1f}%)")
-            stairs.axes.legend(fontsize=8, loc="upper right")
+            stairs.axes.legend(fontsize=8, loc="upper center")
         return self.figure
 
 
-def weight_histograms(net: nn.Module, pruned: nn.Module | None = None, bins: int = 80,
-                      limit: float | None = None, include_output: bool = True) -> plt.Figure:
+def weight_histograms(net: nn.Module, pruned: nn.Module | None = None, bins: int = 60,
+                      include_output: bool = True) -> plt.Figure:
     """Per-layer histograms of the weights of `net`, with the survivors in `pruned` drawn over them.
 
     Bins and axes depend on `net` only, so figures for different k compare directly.
     """
-    panel = WeightHistograms(net, bins, limit, include_output)
+    panel = WeightHistograms(net, bins, include_output)
     if pruned is None:
         for stairs in panel.kept.values():
             stairs.remove()
