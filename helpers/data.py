@@ -62,10 +62,6 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device | str) -> "Split":
-        """The same split on `device`."""
-        return Split(self.images.to(device), self.labels.to(device))
-
 
 def check_idx(data: bytes, name: str, source: str | Path) -> None:
     """Check that `data` is a complete IDX file of the kind `name` must be.

@@ -34,7 +34,7 @@ from helpers.config import K_LIST
 from helpers.model import linear_layers
 
 __all__ = ["K_LIST", "check_k", "rank", "Ranking", "prunable_layers", "weight_masks", "unit_masks", "masks_for",
-           "apply_masks", "check_masks", "prune", "compact", "sparsity", "flops", "weights_kept", "METHODS", "SCOPES"]
+           "apply_masks", "apply_masks_", "check_masks", "prune", "compact", "sparsity", "flops", "weights_kept", "METHODS", "SCOPES"]
 
 METHODS = ("weight", "unit")
 SCOPES = ("layer", "global")
@@ -206,11 +206,17 @@ def apply_masks(net: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
     """
     check_masks(net, masks)
     pruned = copy.deepcopy(net)
-    with torch.no_grad():
-        for name, layer in linear_layers(pruned):
-            if name in masks:
-                layer.weight.mul_(masks[name].to(layer.weight.device, layer.weight.dtype))
+    apply_masks_(pruned, masks)
     return pruned
+
+
+def apply_masks_(net: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
+    """Zero, in place, the weights that `masks` prune (False = pruned). Used by fine-tuning after every step."""
+    modules = dict(net.named_modules())
+    with torch.no_grad():
+        for name, mask in masks.items():
+            weight = modules[name].weight
+            weight.mul_(mask.to(weight.device, weight.dtype))
 
 
 def prune(net: nn.Module, k: float, method: str = "weight", scope: str = "layer",

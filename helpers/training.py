@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from helpers.config import HIDDEN, checkpoint_dir, default_device
 from helpers.data import Split, load_mnist
 from helpers.model import architecture, load_checkpoint, make_mlp, save_checkpoint
+from helpers.pruning import apply_masks_
 
 #: The recipe of the baseline: SGD with Nesterov momentum and a one-cycle learning
 #: rate, with weight decay (L2) and a small L1 penalty. Both push the weights the
@@ -67,14 +68,6 @@ def _check_positive(name: str, value: float, integer: bool = False) -> None:
     kind = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or not math.isfinite(value):
         raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
-
-
-def apply_masks_(net: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
-    """Zero, in place, the weights that `masks` prune (False = pruned)."""
-    modules = dict(net.named_modules())
-    with torch.no_grad():
-        for name, mask in masks.items():
-            modules[name].weight.mul_(mask.to(modules[name].weight.device))
 
 
 def fit(
@@ -171,8 +164,8 @@ def fit(
             loss = nn.functional.cross_entropy(logits, y)
             stepper.zero_grad(set_to_none=True)
             loss.backward()
-            grads = [parameter.grad for parameter in net.parameters()]
             if l1:
+                grads = [parameter.grad for parameter in net.parameters()]
                 torch._foreach_add_(grads, torch._foreach_sign(weights), alpha=l1)
             if masks is not None:
                 for name, mask in masks.items():

@@ -74,7 +74,6 @@ def test_interrupted_save_leaves_the_old_checkpoint(tmp_path):
     code = (
         "import sys, torch; from helpers.model import make_mlp, save_checkpoint\n"
         "import helpers.model as m\n"
-        "real = torch.save\n"
         "def slow(obj, f):\n"
         "    f.write(b'partial'); f.flush(); print('writing', flush=True); import time; time.sleep(60)\n"
         "m.torch.save = slow\n"
