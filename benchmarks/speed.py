@@ -1,6 +1,7 @@
 """What pruning buys, measured side by side (round-robin) in one run on the whole test set.
 
-- compacted unit-pruned networks (run as `to_inference`) at k = 90 and 99 vs the dense network;
+- compacted unit-pruned networks (run as `to_inference`) at k = 90 and 99 vs the dense network, and vs the
+  dense network run the same way (`to_inference` of the unpruned network: same kernel on both sides);
 - weight pruning at k = 99 stored as CSR vs dense with zeros, in time and on disk;
 - torch.nn.utils.prune's masked model vs the dense one.
 Usage: python -m benchmarks.speed
@@ -15,7 +16,7 @@ from torch.nn.utils import prune as torch_prune
 
 from benchmarks.common import row
 from helpers.data import load_mnist
-from helpers.deploy import sizes, time_calls, to_inference, to_sparse
+from helpers.deploy import fused_kernel_available, sizes, time_calls, to_inference, to_sparse
 from helpers.pruning import compact, flops, prune
 from helpers.training import baseline
 
@@ -30,16 +31,21 @@ def run() -> list[dict]:
     for module in list(hooked)[:-1]:
         if isinstance(module, torch.nn.Linear):
             torch_prune.l1_unstructured(module, "weight", amount=0.9)
-    models = {"dense": net, "unit 90": to_inference(prune(net, 90, "unit")),
+    models = {"dense": net, "dense, to_inference": to_inference(net), "unit 90": to_inference(prune(net, 90, "unit")),
               "unit 99": to_inference(prune(net, 99, "unit")), "zeros 99": pruned,
               "csr 99": to_sparse(pruned), "hooks 90": hooked}
     ms = {name: 1e3 * t["median"] for name, t in
           time_calls({name: (lambda m=m: m(x)) for name, m in models.items()}, repeat=15, warmup=2).items()}
+    kernel = "oneDNN fused" if fused_kernel_available() else "mm"
     rows = []
     for k, target in [(90, ">= 20"), (99, ">= 80")]:
         ratio = flops(net) / flops(compact(prune(net, k, "unit")))
-        rows.append(row(f"unit k={k}, compacted, speedup", f"ms (FLOP ratio {ratio:.0f})", ms[f"unit {k}"],
+        rows.append(row(f"unit k={k}, compacted, speedup", f"ms (FLOP ratio {ratio:.0f}, {kernel})", ms[f"unit {k}"],
                         "dense, ms", ms["dense"], target, higher_is_better=False))
+    for k in (90, 99):
+        rows.append(row(f"unit k={k}, compacted, speedup, same kernel", f"ms ({kernel})", ms[f"unit {k}"],
+                        f"dense, to_inference ({kernel}), ms", ms["dense, to_inference"],
+                        "(both sides the same kernel)", higher_is_better=False))
     rows.append(row("weight k=99, CSR, speedup", "CSR ms", ms["csr 99"], "dense with zeros, ms", ms["zeros 99"],
                     ">= 2.5", higher_is_better=False))
     size = sizes(pruned)

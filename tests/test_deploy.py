@@ -6,7 +6,9 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from helpers.deploy import csr_state, sizes, time_call, time_forward, to_inference, to_sparse
+import helpers.deploy
+from helpers.deploy import (InferenceMLP, csr_state, fused_kernel_available, sizes, time_call, time_forward,
+                           to_inference, to_sparse)
 from helpers.model import make_mlp
 from helpers.pruning import compact, prune
 
@@ -17,15 +19,21 @@ def net(seed=0):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 100), st.floats(0, 100), st.sampled_from(["weight", "unit"]))
-def test_sparse_export_predicts_like_the_dense_masked_net(seed, k, method):
+@given(st.integers(0, 100), st.floats(0, 100), st.sampled_from(["weight", "unit"]), st.sampled_from([1, 7, 50, 512]))
+def test_sparse_export_predicts_like_the_dense_masked_net(seed, k, method, chunk):
     pruned = prune(net(seed % 10), k, method)
-    sparse = to_sparse(pruned)
+    sparse = to_sparse(pruned, chunk)
     x = torch.randn(50, 30, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         dense = pruned(x)
     assert torch.allclose(sparse(x), dense, atol=1e-5)
     assert sparse.nonzero == sum(int((p != 0).sum()) for p in pruned.parameters())
+
+
+@pytest.mark.parametrize("chunk", [0, -5, 2.5, True, "512"])
+def test_sparse_export_refuses_a_bad_chunk(chunk):
+    with pytest.raises(ValueError, match="chunk must be a positive integer"):
+        to_sparse(net(), chunk)
 
 
 def test_unpruned_export_works_and_says_zero_sparsity():
@@ -86,11 +94,35 @@ def test_time_forward_table():
 @given(st.integers(0, 100), st.floats(0, 100), st.sampled_from(["weight", "unit"]), st.sampled_from([1, 8, 16]))
 def test_inference_form_computes_the_same_function(seed, k, method, multiple):
     pruned = prune(net(seed % 10), k, method)
-    fast = to_inference(pruned, multiple)
     x = torch.randn(40, 30, generator=torch.Generator().manual_seed(seed))
+    fused = InferenceMLP(pruned, multiple, fused_min_rows=len(x))  # oneDNN's kernel where this build has it
+    plain = InferenceMLP(pruned, multiple, fused=False)
+    assert fused.uses_fused_kernel(x) == (fused_kernel_available() and all(w.numel() for w in fused.weights))
+    assert not plain.uses_fused_kernel(x)
     with torch.no_grad():
-        assert torch.allclose(fast(x), pruned(x), atol=1e-5)
+        assert torch.allclose(fused(x), pruned(x), atol=1e-5)
+        assert torch.allclose(plain(x), pruned(x), atol=1e-5)
+    fast = to_inference(pruned, multiple)
     hidden = [w.shape[0] for w in fast.weights[:-1]]
     assert all(width % multiple == 0 for width in hidden)
     compacted = [m.weight.shape[0] for m in compact(pruned) if isinstance(m, torch.nn.Linear)][:-1]
     assert all(0 <= h - c < multiple for h, c in zip(hidden, compacted))
+
+
+def test_fused_kernel_only_for_large_cpu_float32_batches():
+    fast = to_inference(prune(net(), 50, "unit"))
+    assert not fast.uses_fused_kernel(torch.randn(fast.fused_min_rows - 1, 30))
+    assert fast.uses_fused_kernel(torch.randn(fast.fused_min_rows, 30)) == fused_kernel_available()
+    assert not fast.uses_fused_kernel(torch.randn(fast.fused_min_rows, 30, dtype=torch.float64))
+
+
+def test_without_the_fused_kernel_inference_falls_back_to_mm(monkeypatch):
+    monkeypatch.setattr(helpers.deploy, "fused_kernel_available", lambda: False)
+    pruned = prune(net(), 60, "unit")
+    with pytest.raises(RuntimeError, match="fused=None"):
+        to_inference(pruned, fused=True)
+    fast = to_inference(pruned)
+    x = torch.randn(2000, 30, generator=torch.Generator().manual_seed(1))
+    assert not fast.fused and not fast.uses_fused_kernel(x) and "kernel: mm" in repr(fast)
+    with torch.no_grad():
+        assert torch.allclose(fast(x), pruned(x), atol=1e-5)
