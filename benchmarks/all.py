@@ -13,6 +13,18 @@ from benchmarks import explorer, speed, sweep, training
 from helpers.config import project_home
 
 
+def markdown(table: pd.DataFrame) -> str:
+    """The README's speed table, made from the CSV that `main` writes (copied to docs/benchmarks.csv)."""
+    def number(value: float) -> str:
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+    lines = ["| what | measured | compared with | ratio | target |", "|---|---|---|---|---|"]
+    for r in table.fillna("").itertuples():
+        lines.append(f"| {r.benchmark} | {number(r.value)} {r.measured} | {number(r.reference)} {r.compared_with} "
+                     f"| **{r.ratio:.2f}** | {r.target} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     rows = []
     for module in (training, sweep, explorer, speed):
@@ -26,7 +38,7 @@ def main() -> None:
     with pd.option_context("display.width", 200, "display.max_colwidth", 45):
         print(table[["benchmark", "value", "measured", "reference", "compared_with", "ratio", "target"]]
               .round(3).to_string(index=False))
-    print(f"\nwrote {out}")
+    print(f"\nwrote {out}; the README's table, once it is copied to docs/benchmarks.csv:\n\n{markdown(table)}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import gzip
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -30,6 +31,13 @@ from torch import nn
 
 from helpers.model import linear_layers
 from helpers.pruning import compact
+
+
+def _to_csr(weight: torch.Tensor) -> torch.Tensor:
+    """`weight.to_sparse_csr()`, without PyTorch's warning that CSR support is in beta."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        return weight.to_sparse_csr()
 
 
 class SparseMLP(nn.Module):
@@ -56,7 +64,7 @@ class SparseMLP(nn.Module):
         weights = [layer.weight.detach() for _, layer in linear_layers(net)]
         if not weights:
             raise ValueError(f"{type(net).__name__} has no nn.Linear layers")
-        self.weights = [w.to_sparse_csr() for w in weights]
+        self.weights = [_to_csr(w) for w in weights]
         self.chunk = chunk
         total = sum(w.numel() for w in weights)
         self.nonzero = sum(int(w.values().numel()) for w in self.weights)
@@ -94,7 +102,7 @@ FUSED_MIN_ROWS = 1024
 
 
 def _fused_linear(x: torch.Tensor, weight: torch.Tensor, relu: bool) -> torch.Tensor:
-    """x @ weight.T, then ReLU if asked, in one oneDNN call (the kernel torch.compile emits for a CPU Linear)."""
+    """x @ weight.T, then ReLU if asked, in one oneDNN call (an operator torch.compile's CPU backend also emits)."""
     return torch.ops.mkldnn._linear_pointwise(x, weight, None, "relu" if relu else "none", [], "")
 
 
@@ -197,7 +205,7 @@ def csr_state(net: nn.Module) -> dict[str, torch.Tensor]:
     """The weights of `net` as CSR parts with int32 indices: what a sparse file stores."""
     state = {}
     for name, layer in linear_layers(net):
-        csr = layer.weight.detach().cpu().to_sparse_csr()
+        csr = _to_csr(layer.weight.detach().cpu())
         state[f"{name}.crow_indices"] = csr.crow_indices().to(torch.int32)
         state[f"{name}.col_indices"] = csr.col_indices().to(torch.int32)
         state[f"{name}.values"] = csr.values()

@@ -6,7 +6,10 @@ import re
 import tomllib
 from pathlib import Path
 
+import pandas
 import pytest
+
+from benchmarks.all import markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -76,3 +79,8 @@ def test_readme_names_the_commands_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make run" in readme and "MNIST_DIR" in readme
     assert re.search(r"^make test$", ci, re.M)
+
+
+def test_readme_speed_table_is_the_one_made_from_docs_benchmarks_csv():
+    table = pandas.read_csv(ROOT / "docs" / "benchmarks.csv")
+    assert markdown(table) in (ROOT / "README.md").read_text(), "run make benchmark, copy build/benchmarks.csv to docs/"
