@@ -46,7 +46,7 @@ def test_csr_state_round_trips():
     pruned = prune(net(), 80)
     state = csr_state(pruned)
     weight = torch.sparse_csr_tensor(state["0.crow_indices"], state["0.col_indices"], state["0.values"],
-                                     tuple(state["0.shape"].tolist())).to_dense()
+                                     tuple(state["0.shape"].tolist()), check_invariants=True).to_dense()
     assert torch.equal(weight, pruned[0].weight.detach())
     assert state["0.col_indices"].dtype == torch.int32
 
