@@ -5,7 +5,7 @@
   large CPU batches;
 - `SparseMLP` runs a weight-pruned network with its weights stored as CSR
   (`torch.sparse_csr_tensor`), computing on the transposed activations so
-  that every layer is one sparse x dense product;
+  that every layer is one sparse x dense product, in cache-sized chunks;
 - `sizes` measures the bytes of each form of a network: the dense
   state_dict, the same gzip-compressed, CSR, and the compacted network;
 - `time_forward` gives median and spread of several runs after a warm-up,
@@ -98,7 +98,7 @@ def to_sparse(net: nn.Module, chunk: int = 512) -> SparseMLP:
 
 FUSED_MIN_ROWS = 1024
 """Batches with at least this many rows use oneDNN's fused kernel; below it, its fixed cost per call
-(about 20 microseconds a layer here) outweighs what it saves, and plain `mm` is faster."""
+(15-20 microseconds a layer here) outweighs what it saves, and plain `mm` is faster."""
 
 
 def _fused_linear(x: torch.Tensor, weight: torch.Tensor, relu: bool) -> torch.Tensor:
