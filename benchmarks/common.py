@@ -18,3 +18,10 @@ def row(benchmark: str, measured: str, value: float, compared_with: str, referen
     ratio = value / reference if higher_is_better else reference / value
     return dict(benchmark=benchmark, measured=measured, value=value, compared_with=compared_with,
                 reference=reference, ratio=ratio, target=target)
+
+
+def report(rows: list[dict]) -> None:
+    """Print each row as: measurement vs what it is compared with -> ratio (target)."""
+    for r in rows:
+        print(f"{r['benchmark']}: {r['value']:.3g} {r['measured']} vs {r['reference']:.3g} {r['compared_with']}"
+              f" -> {r['ratio']:.2f}x (target {r['target']})")

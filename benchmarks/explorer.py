@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from benchmarks.common import median_seconds, row
+from benchmarks.common import median_seconds, report, row
 from helpers.data import load_mnist
 from helpers.explorer import explore
 from helpers.training import baseline, evaluate
@@ -44,6 +44,4 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    for r in run():
-        print(f"{r['benchmark']}: {r['value']:.3f} s (target {r['target']}); "
-              f"one dense evaluation of the test set: {r['reference']:.3f} s")
+    report(run())

@@ -20,10 +20,8 @@ import pandas as pd
 from helpers import plots
 from helpers.config import project_home
 from helpers.data import load_mnist
-from helpers.experiments import fine_tuned_sweep, iterative_prune, sweep
+from helpers.experiments import FINE_TUNE_KS, fine_tuned_sweep, iterative_prune, sweep
 from helpers.training import baseline
-
-FINE_TUNE_KS = {"weight": [90, 95, 97, 99], "unit": [70, 80, 90, 95]}
 
 
 def one_seed(seed: int, data, one_shot_only: bool) -> tuple[pd.DataFrame, dict]:

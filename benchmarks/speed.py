@@ -14,7 +14,7 @@ import copy
 import torch
 from torch.nn.utils import prune as torch_prune
 
-from benchmarks.common import row
+from benchmarks.common import report, row
 from helpers.data import load_mnist
 from helpers.deploy import fused_kernel_available, sizes, time_calls, to_inference, to_sparse
 from helpers.pruning import compact, flops, prune
@@ -31,18 +31,18 @@ def run() -> list[dict]:
     for module in list(hooked)[:-1]:
         if isinstance(module, torch.nn.Linear):
             torch_prune.l1_unstructured(module, "weight", amount=0.9)
-    models = {"dense": net, "dense, to_inference": to_inference(net), "unit 90": to_inference(prune(net, 90, "unit")),
-              "unit 99": to_inference(prune(net, 99, "unit")), "zeros 99": pruned,
-              "csr 99": to_sparse(pruned), "hooks 90": hooked}
+    units = {k: prune(net, k, "unit") for k in (90, 99)}
+    models = {"dense": net, "dense, to_inference": to_inference(net), "unit 90": to_inference(units[90]),
+              "unit 99": to_inference(units[99]), "zeros 99": pruned, "csr 99": to_sparse(pruned), "hooks 90": hooked}
     ms = {name: 1e3 * t["median"] for name, t in
           time_calls({name: (lambda m=m: m(x)) for name, m in models.items()}, repeat=15, warmup=2).items()}
     kernel = "oneDNN fused" if fused_kernel_available() else "mm"
     rows = []
     for k, target in [(90, ">= 20"), (99, ">= 80")]:
-        ratio = flops(net) / flops(compact(prune(net, k, "unit")))
+        ratio = flops(net) / flops(compact(units[k]))
         rows.append(row(f"unit k={k}, compacted, speedup", f"ms (FLOP ratio {ratio:.0f}, {kernel})", ms[f"unit {k}"],
                         "dense, ms", ms["dense"], target, higher_is_better=False))
-    for k in (90, 99):
+    for k in units:
         rows.append(row(f"unit k={k}, compacted, speedup, same kernel", f"ms ({kernel})", ms[f"unit {k}"],
                         f"dense, to_inference ({kernel}), ms", ms["dense, to_inference"],
                         "(both sides the same kernel)", higher_is_better=False))
@@ -64,6 +64,4 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    for r in run():
-        print(f"{r['benchmark']}: {r['value']:.3g} {r['measured']} vs {r['reference']:.3g} {r['compared_with']}"
-              f" -> {r['ratio']:.2f}x (target {r['target']})")
+    report(run())

@@ -18,7 +18,7 @@ import torchvision
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from benchmarks.common import row
+from benchmarks.common import report, row
 from helpers.config import K_LIST
 from helpers.data import load_mnist, locate_mnist
 from helpers.experiments import sweep
@@ -67,6 +67,4 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    for r in run():
-        print(f"{r['benchmark']}: ours {r['value']:.2f} s, reference {r['reference']:.2f} s -> {r['ratio']:.1f}x faster"
-              f" (target {r['target']})")
+    report(run())

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from benchmarks.common import median_seconds, row
+from benchmarks.common import median_seconds, report, row
 from helpers.config import HIDDEN
 from helpers.data import load_mnist
 from helpers.model import linear_layers, make_mlp
@@ -48,6 +48,4 @@ def run(examples: int = 20_000) -> list[dict]:
 
 
 if __name__ == "__main__":
-    for r in run():
-        print(f"{r['benchmark']}: {r['value']:.1f} {r['measured']} vs {r['reference']:.1f} {r['compared_with']}"
-              f" -> ratio {r['ratio']:.2f} (target {r['target']})")
+    report(run())

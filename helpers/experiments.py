@@ -66,6 +66,9 @@ def sweep(net: nn.Module, test: Split, ks: Iterable[float] = K_LIST, methods: It
 #: Fine-tuning recipe: short, a lower peak learning rate than the baseline, no L1 (what to prune is decided).
 FINE_TUNE = dict(epochs=2, lr=0.02, weight_decay=1e-4, l1=0.0)
 
+#: The k where retraining is worth studying: where one-shot pruning starts to lose accuracy and beyond.
+FINE_TUNE_KS = {"weight": [90, 95, 97, 99], "unit": [70, 80, 90, 95]}
+
 
 def fine_tune(net: nn.Module, masks: Mapping[str, torch.Tensor], train: Split, test: Split | None = None,
               seed: int = 0, progress: bool = False, compacted: bool = False,

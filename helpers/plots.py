@@ -171,8 +171,9 @@ def unit_norms(net: nn.Module, k: float | None = None) -> plt.Figure:
     for axis, (name, layer) in zip(axes[0], layers):
         norms = layer.weight.detach().cpu().norm(dim=1).numpy()
         sns.histplot(norms, bins=40, ax=axis, color="C3")
-        if k is not None and k > 0:
-            threshold = np.sort(norms)[min(len(norms), round(k / 100 * len(norms))) - 1]
+        pruned = round(k / 100 * len(norms)) if k is not None else 0  # as many as unit pruning removes
+        if pruned:
+            threshold = np.sort(norms)[pruned - 1]
             axis.axvline(threshold, color="k", ls="--", lw=1, label=f"k = {k}%")
             axis.legend(fontsize=8)
         axis.set(title=f"layer {name}: {len(norms)} units", xlabel="L2 norm of the row", ylabel="")
@@ -224,7 +225,7 @@ def accuracy_vs_k(results: pd.DataFrame, baseline: float | None = None, referenc
     figure = axis.figure
     styles = ["-", "-.", ":", (0, (5, 1))]
     groups = results.groupby(["method"] + ([style_by] if style_by else []), sort=False)
-    for i, (key, group) in enumerate(groups):
+    for key, group in groups:
         method = key[0] if isinstance(key, tuple) else key
         label = " / ".join(map(str, key)) if isinstance(key, tuple) else f"{method} pruning (ours)"
         ls = styles[list(results[style_by].unique()).index(key[1]) % len(styles)] if style_by else "-"

@@ -150,7 +150,7 @@ def fit(
         apply_masks_(net, masks)
     generator = torch.Generator().manual_seed(seed)
     history = []
-    bar = tqdm(total=epochs * steps_per_epoch, desc="training", unit="step", disable=not progress, mininterval=0.5)
+    bar = tqdm(total=total_steps, desc="training", unit="step", disable=not progress, mininterval=0.5)
     net.train()
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
