@@ -20,8 +20,8 @@ POINTS = [("weight", k) for k in (33, 66, 91, 96, 98)] + [("unit", k) for k in (
 
 
 def run() -> list[dict]:
-    train, test = load_mnist()
-    net, _ = baseline(data=(train, test), progress=False, device=torch.device("cpu"))
+    train, validation, test = load_mnist()
+    net, _ = baseline(data=(train, validation, test), progress=False, device=torch.device("cpu"))
     explorer = explore(net, test)
     dense = median_seconds(lambda: evaluate(net, test), repeat=5)
 

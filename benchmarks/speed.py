@@ -23,8 +23,8 @@ from helpers.training import baseline
 
 @torch.no_grad()
 def run() -> list[dict]:
-    train, test = load_mnist()
-    net, _ = baseline(data=(train, test), progress=False, device=torch.device("cpu"))
+    train, validation, test = load_mnist()
+    net, _ = baseline(data=(train, validation, test), progress=False, device=torch.device("cpu"))
     x = test.images
     pruned = prune(net, 99, "weight")
     hooked = copy.deepcopy(net)

@@ -54,8 +54,8 @@ def reference_sweep(net) -> list[float]:
 
 
 def run() -> list[dict]:
-    train, test = load_mnist()
-    net, _ = baseline(data=(train, test), progress=False, device=torch.device("cpu"))
+    train, validation, test = load_mnist()
+    net, _ = baseline(data=(train, validation, test), progress=False, device=torch.device("cpu"))
     started = time.perf_counter()
     reference_sweep(net)
     reference = time.perf_counter() - started

@@ -20,7 +20,7 @@ from helpers.training import RECIPE, fit
 
 
 def run(examples: int = 20_000) -> list[dict]:
-    train, _ = load_mnist()
+    train, _, _ = load_mnist()
     batch = RECIPE["batch_size"]
     torch.manual_seed(0)
     net = make_mlp(HIDDEN)

@@ -1,8 +1,12 @@
 """MNIST in, tensors out.
 
-`load_mnist()` returns the whole training and test sets as in-memory tensors:
-float32 images flattened to 784 and normalised with the training-set mean and
-standard deviation, int64 labels. Batching happens on these tensors (see
+`load_mnist()` returns the training, validation and test sets as in-memory
+tensors: float32 images flattened to 784 and normalised with the training-set
+mean and standard deviation, int64 labels. The validation split is carved from
+the 60,000 training images (5,000 of them, drawn by a fixed permutation, the
+same for everyone): every choice in the series (the recipe, fine-tuning
+settings, allocations, calibration sizes) is made on it, and the test set only
+reports. Batching happens on these tensors (see
 `helpers.training`), which is many times faster on a CPU than a per-sample
 DataLoader with PIL transforms.
 
@@ -19,8 +23,9 @@ from __future__ import annotations
 
 import gzip
 import os
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torchvision
@@ -43,6 +48,12 @@ HOW_TO_FIX = (
 ).format(names=", ".join(FILES))
 
 
+#: How many of the 60,000 training images are held out for validation, and the seed of the
+#: permutation that picks them. Fixed, so that every notebook and every run uses the same split.
+VALIDATION_SIZE = 5_000
+VALIDATION_SEED = 0
+
+
 class MNISTNotFoundError(FileNotFoundError):
     """No source of MNIST worked; the message lists what was tried and how to fix it."""
 
@@ -61,6 +72,43 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+class MNIST(NamedTuple):
+    """The three splits: train on `train`, choose on `validation`, report on `test`."""
+
+    train: Split
+    validation: Split
+    test: Split
+
+
+def split_validation(train: Split, size: int = VALIDATION_SIZE, seed: int = VALIDATION_SEED) -> tuple[Split, Split]:
+    """Carve a validation split out of the training images.
+
+    A fixed random permutation (seeded by `seed`) picks `size` images; the rest
+    stay for training, in their original order.
+
+    Args:
+        train: the training split.
+        size: images to hold out, 0 <= size < len(train).
+        seed: seed of the permutation.
+
+    Returns:
+        (the remaining training images, the validation images).
+
+    Raises:
+        ValueError: `size` is not an integer in [0, len(train)).
+
+    >>> split = Split(torch.arange(10.0)[:, None], torch.arange(10))
+    >>> rest, held_out = split_validation(split, size=3)
+    >>> len(rest), len(held_out), sorted(rest.labels.tolist() + held_out.labels.tolist()) == list(range(10))
+    (7, 3, True)
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < len(train):
+        raise ValueError(f"validation size must be an integer in [0, {len(train)}), got {size!r}")
+    chosen = torch.zeros(len(train), dtype=torch.bool)
+    chosen[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:size]] = True
+    return Split(train.images[~chosen], train.labels[~chosen]), Split(train.images[chosen], train.labels[chosen])
 
 
 def check_idx(data: bytes, name: str, source: str | Path) -> None:
@@ -207,15 +255,20 @@ def load_mnist(
     cache: str | Path | None = None,
     mnist_dir: str | Path | None = None,
     download: bool = True,
-) -> tuple[Split, Split]:
-    """Load MNIST as in-memory tensors.
+    validation: int = VALIDATION_SIZE,
+) -> MNIST:
+    """Load MNIST as in-memory tensors: train, validation and test.
 
-    Args: as `locate_mnist`.
+    Args: as `locate_mnist`, and
+        validation: how many training images to hold out for validation
+            (`split_validation` with the fixed `VALIDATION_SEED`); 0 keeps all
+            60,000 for training and gives an empty validation split.
 
     Returns:
-        (train, test): `Split`s of float32 images [N, 784] normalised with the
-        training set's pixel mean and std (0.1307 and 0.3081 on [0, 1]) and
-        int64 labels [N].
+        `MNIST(train, validation, test)`: `Split`s of float32 images [N, 784]
+        normalised with the pixel mean and std of all 60,000 training images
+        (0.1307 and 0.3081 on [0, 1]) and int64 labels [N]. By default
+        55,000 / 5,000 / 10,000 images.
 
     Raises:
         MNISTNotFoundError: as `locate_mnist`.
@@ -230,4 +283,5 @@ def load_mnist(
         pixels = images.reshape(len(images), -1).float() / 255
         return Split((pixels - mean) / std, labels)
 
-    return to_split(*splits["train"]), to_split(*splits["test"])
+    train, held_out = split_validation(to_split(*splits["train"]), validation)
+    return MNIST(train, held_out, to_split(*splits["test"]))

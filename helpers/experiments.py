@@ -13,10 +13,9 @@ from torch import nn
 
 from helpers.config import K_LIST
 from helpers.data import Split
-from helpers.model import architecture, make_mlp
-from helpers.pruning import (METHODS, apply_masks, check_k, check_masks, compact, flops, masks_for, rank, weight_masks,
-                             weights_kept)
-from helpers.training import RECIPE, evaluate, evaluate_loss, fit
+from helpers.pruning import (METHODS, apply_masks, check_k, check_masks, compact, compression, flops, masks_for, rank,
+                             weight_masks, weights_kept)
+from helpers.training import RECIPE, evaluate, evaluate_loss, fit, initial_network, restart_network
 
 
 def measure(pruned: nn.Module, dense_flops: int, total_weights: int, test: Split) -> dict:
@@ -26,10 +25,9 @@ def measure(pruned: nn.Module, dense_flops: int, total_weights: int, test: Split
     computes the same function faster.
     """
     small = compact(pruned)
-    kept = weights_kept(small)
     accuracy, loss = evaluate_loss(small, test)
-    return dict(accuracy=accuracy, loss=loss, weights_kept=kept,
-                compression=total_weights / max(kept, 1), speedup=dense_flops / max(flops(small), 1))
+    return dict(accuracy=accuracy, loss=loss, weights_kept=weights_kept(small),
+                compression=compression(small, total_weights), speedup=dense_flops / max(flops(small), 1))
 
 
 def sweep(net: nn.Module, test: Split, ks: Iterable[float] = K_LIST, methods: Iterable[str] = METHODS,
@@ -175,18 +173,37 @@ def random_masks(net: nn.Module, k: float, method: str = "weight", scope: str = 
 
 def from_scratch(net: nn.Module, masks: Mapping[str, torch.Tensor], train: Split, test: Split, seed: int = 0,
                  progress: bool = False, **recipe) -> tuple[nn.Module, pd.DataFrame]:
-    """The control for "is it the weights or the architecture?": the sparse architecture of `masks` on
-    a network shaped like `net`, re-initialised at random and trained from scratch with the masks held fixed.
+    """The control for "is it the weights or the architecture?": the sparse architecture of `masks`,
+    re-initialised at random and trained from scratch with the masks held fixed.
 
-    `recipe` overrides the baseline's `RECIPE` (e.g. fewer epochs). `net` only gives the shape.
+    The initialisation is `restart_network(net, seed)`, drawn outside the range of the
+    baseline seeds: it can never be the baseline's own initialisation (that experiment is
+    `rewound`, a lottery ticket). `net` only gives the shape. `recipe` overrides the
+    baseline's `RECIPE` (e.g. fewer epochs, or l1=0). The batch order is seeded by `seed`.
+
+    Used in 04_fine_tuning.
     """
-    widths = architecture(net)
-    torch.manual_seed(seed)
-    fresh = make_mlp(tuple(widths[1:-1]), inputs=widths[0], classes=widths[-1])
-    fresh = fresh.to(next(net.parameters()).device)
+    fresh = restart_network(net, seed)
     check_masks(fresh, masks)
     history = fit(fresh, train, test, seed=seed, masks=masks, progress=progress, **{**RECIPE, **recipe})
     return fresh, history
+
+
+def rewound(seed: int, masks: Mapping[str, torch.Tensor], train: Split, test: Split, progress: bool = False,
+            device: torch.device | None = None, **recipe) -> tuple[nn.Module, pd.DataFrame]:
+    """The sparse architecture of `masks` rewound to the baseline's own initial weights and trained again.
+
+    Starts from `initial_network(seed)`, the exact weights `baseline(seed)` started from,
+    keeps only the weights of `masks`, and trains with the masks held fixed and the
+    baseline's batch order (seed `seed`). This is Frankle and Carbin's (2019)
+    lottery-ticket experiment, not a random restart (`from_scratch` is that).
+
+    Used in 04_fine_tuning (and 08_lottery_tickets takes it further).
+    """
+    start = initial_network(seed, device)
+    check_masks(start, masks)
+    history = fit(start, train, test, seed=seed, masks=masks, progress=progress, **{**RECIPE, **recipe})
+    return start, history
 
 
 def layer_sparsity(net: nn.Module, k: float, scope: str = "global") -> pd.DataFrame:

@@ -57,7 +57,9 @@ def learning_curves(history: pd.DataFrame) -> plt.Figure:
     left.plot(history["epoch"], history["loss"], "o-")
     left.set(xlabel="epoch", ylabel="training loss", yscale="log", title="loss")
     right.plot(history["epoch"], 100 * history["train_accuracy"], "o-", label="train (batches seen)")
-    right.plot(history["epoch"], 100 * history["test_accuracy"], "s-", label="test")
+    for column, marker in (("validation_accuracy", "s-"), ("test_accuracy", "^-")):
+        if column in history and history[column].notna().any():
+            right.plot(history["epoch"], 100 * history[column], marker, label=column.split("_")[0])
     right.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy", ylim=(95, 100.2))
     right.legend()
     figure.tight_layout()

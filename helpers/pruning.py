@@ -265,6 +265,21 @@ def weights_kept(net: nn.Module) -> int:
     return sum(int((layer.weight != 0).sum()) for _, layer in linear_layers(compact(net)))
 
 
+def compression(net: nn.Module, total: int | None = None) -> float:
+    """How many times fewer weights: `total` (default: all weights of `net`) / `weights_kept(net)`.
+
+    The one definition of compression in the series: dense weights over the nonzero
+    weights that still matter (those of `compact(net)`). Infinite when nothing is kept.
+
+    >>> from helpers.model import make_mlp
+    >>> compression(prune(make_mlp((8, 4)), 50, "unit"))  # 8*784+4*8+10*4 = 6344 weights, 4*784+2*4+10*2 = 3164 kept
+    2.0050568900126424
+    """
+    kept = weights_kept(net)
+    total = sum(layer.weight.numel() for _, layer in linear_layers(net)) if total is None else total
+    return total / kept if kept else float("inf")
+
+
 def flops(net: nn.Module) -> int:
     """Multiply-adds of one forward pass of one example (the sum of in x out over Linear layers)."""
     return sum(layer.weight.numel() for _, layer in linear_layers(net))

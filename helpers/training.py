@@ -3,7 +3,9 @@
 `fit` draws mini-batches straight from the tensors `load_mnist` returns (a new
 random permutation every epoch), so the CPU time goes to the matrix products
 rather than to a per-sample DataLoader. `baseline` loads the trained network
-of the classic experiment from `checkpoints/` or trains and caches it.
+of the classic experiment from `checkpoints/` or trains and caches it, on the
+55,000 training images; the 5,000 validation images are for choosing, the test
+set only reports.
 
 Used in 01_training (and by every later notebook through `baseline`).
 """
@@ -21,15 +23,24 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from helpers.config import HIDDEN, checkpoint_dir, default_device
-from helpers.data import Split, load_mnist
-from helpers.model import architecture, load_checkpoint, make_mlp, save_checkpoint
+from helpers.data import MNIST, VALIDATION_SIZE, Split, load_mnist
+from helpers.model import CheckpointError, architecture, load_checkpoint, make_mlp, save_checkpoint
 from helpers.pruning import apply_masks_
 
 #: The recipe of the baseline: SGD with Nesterov momentum and a one-cycle learning
-#: rate, with weight decay (L2) and a small L1 penalty. Both push the weights the
-#: network does not need towards zero, which makes magnitude a faithful guide to
-#: importance and the network far easier to prune one-shot (see the README).
+#: rate, with weight decay (L2) and a small L1 penalty. The L1 penalty drives the
+#: weights the network does not need to (almost) exactly zero during training, which
+#: makes the network far easier to prune one-shot; its strength was chosen on the
+#: validation split (`python -m benchmarks.recipe`, see 01_training).
 RECIPE = dict(epochs=10, lr=0.1, batch_size=128, weight_decay=1e-3, l1=2e-5, momentum=0.9)
+
+#: Named recipes with a cached baseline each: the series' recipe, and the same without L1
+#: (the control that shows what L1 buys and what it costs, 01-03).
+RECIPES = {"l1": RECIPE, "no-l1": {**RECIPE, "l1": 0.0}}
+
+#: Seeds of `initial_network` are below this bound; random restarts (`restart_network`) draw above it,
+#: so a restart can never reproduce a baseline's initial weights.
+SEED_BOUND = 2**31
 
 
 @torch.no_grad()
@@ -74,6 +85,7 @@ def fit(
     net: nn.Module,
     train: Split,
     test: Split | None = None,
+    validation: Split | None = None,
     epochs: int = RECIPE["epochs"],
     lr: float = RECIPE["lr"],
     batch_size: int = RECIPE["batch_size"],
@@ -90,7 +102,8 @@ def fit(
     Args:
         net: the network, on the device to train on.
         train: training split.
-        test: evaluated after every epoch when given.
+        test: evaluated after every epoch when given (to report, never to choose).
+        validation: evaluated after every epoch when given (to choose).
         epochs: number of passes over `train` (>= 1).
         lr: peak learning rate of the one-cycle schedule (> 0).
         batch_size: examples per step (>= 1).
@@ -107,7 +120,8 @@ def fit(
 
     Returns:
         One row per epoch: epoch, loss, train_accuracy (on the batches seen
-        during the epoch), test_accuracy (NaN without `test`), seconds.
+        during the epoch), validation_accuracy (NaN without `validation`),
+        test_accuracy (NaN without `test`), seconds.
 
     Raises:
         ValueError: epochs < 1, lr <= 0, batch_size < 1, empty `train`,
@@ -179,63 +193,116 @@ def fit(
             bar.update()
         seconds = time.perf_counter() - started
         row = dict(epoch=epoch, loss=total_loss.item() / len(train),
-                   train_accuracy=correct.item() / len(train), test_accuracy=float("nan"), seconds=seconds)
-        if test is not None:
-            row["test_accuracy"] = evaluate(net, test)
-        bar.set_postfix(loss=f"{row['loss']:.4f}", test=f"{row['test_accuracy']:.4f}")
+                   train_accuracy=correct.item() / len(train), validation_accuracy=float("nan"),
+                   test_accuracy=float("nan"), seconds=seconds)
+        for name, split in (("validation", validation), ("test", test)):
+            if split is not None:
+                row[f"{name}_accuracy"] = evaluate(net, split)
+                bar.set_postfix({"loss": f"{row['loss']:.4f}", name: f"{row[f'{name}_accuracy']:.4f}"})
         history.append(row)
     bar.close()
     net.eval()
     return pd.DataFrame(history)
 
 
-def baseline_path(seed: int = 0) -> Path:
-    """Where the baseline of `seed` is cached."""
-    return checkpoint_dir() / f"baseline_seed{seed}.pt"
+def _check_recipe_name(recipe: str) -> dict:
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
+    return RECIPES[recipe]
 
 
-def train_baseline(seed: int, train: Split, test: Split, progress: bool = True,
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_BOUND:
+        raise ValueError(f"seed must be an integer in [0, 2**31), got {seed!r}")
+    return seed
+
+
+def baseline_path(seed: int = 0, recipe: str = "l1") -> Path:
+    """Where the baseline of `seed` trained with `RECIPES[recipe]` is cached."""
+    _check_recipe_name(recipe)
+    return checkpoint_dir() / f"baseline_{recipe}_seed{_check_seed(seed)}.pt"
+
+
+def initial_network(seed: int = 0, device: torch.device | None = None) -> nn.Sequential:
+    """The baseline's initial weights for `seed`, before any training (PyTorch's default init, seeded).
+
+    `baseline(seed)` starts from exactly these weights, so rewinding to them is exact
+    (04_fine_tuning, 08_lottery_tickets).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_check_seed(seed))
+        net = make_mlp(HIDDEN)
+    return net.to(device or default_device())
+
+
+def restart_network(net: nn.Module, seed: int = 0) -> nn.Sequential:
+    """A fresh random initialisation shaped like `net` that can never equal a baseline's initial weights.
+
+    It is drawn from seed `SEED_BOUND + seed`, outside the range of the baseline seeds, so
+    `restart_network(net, s)` differs from `initial_network(t)` for every s and t.
+    """
+    widths = architecture(net)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED_BOUND + _check_seed(seed))
+        fresh = make_mlp(tuple(widths[1:-1]), inputs=widths[0], classes=widths[-1])
+    return fresh.to(next(net.parameters()).device)
+
+
+def train_baseline(seed: int, train: Split, validation: Split | None = None, progress: bool = True,
                    device: torch.device | None = None, **recipe) -> tuple[nn.Sequential, pd.DataFrame]:
-    """Train the classic network from scratch with `RECIPE` (overridden by `recipe`)."""
-    torch.manual_seed(seed)
-    net = make_mlp(HIDDEN).to(device or default_device())
-    history = fit(net, train, test, seed=seed, progress=progress, **{**RECIPE, **recipe})
+    """Train the classic network from `initial_network(seed)` with `RECIPE` (overridden by `recipe`)."""
+    net = initial_network(seed, device)
+    history = fit(net, train, validation=validation, seed=seed, progress=progress, **{**RECIPE, **recipe})
     return net, history
 
 
-def baseline(seed: int = 0, data: tuple[Split, Split] | None = None, progress: bool = True,
-             retrain: bool = False, device: torch.device | None = None) -> tuple[nn.Sequential, dict]:
+def baseline(seed: int = 0, data: MNIST | None = None, progress: bool = True,
+             retrain: bool = False, device: torch.device | None = None,
+             recipe: str = "l1") -> tuple[nn.Sequential, dict]:
     """The trained network of the classic experiment: loaded from cache, or trained and cached.
 
     Args:
         seed: seeds initialisation and batch order; each seed has its own checkpoint.
-        data: (train, test) as from `load_mnist`; loaded when needed.
+        data: `MNIST(train, validation, test)` as from `load_mnist`; loaded when needed.
+            It trains on `train`, watches `validation` after every epoch and reports `test`.
         progress: show the training progress bar.
         retrain: train even if a checkpoint exists (the old one is replaced only
             when the new one is complete).
         device: where to put the network; default `default_device()`.
+        recipe: a key of `RECIPES`: "l1" (the series' recipe) or "no-l1" (the same without L1).
 
     Returns:
-        (net, metadata): metadata holds seed, test_accuracy, seconds, history
-        (the per-epoch table as a dict of lists) and "loaded": whether it came
-        from the cache.
+        (net, metadata): metadata holds seed, recipe, validation_accuracy,
+        test_accuracy, seconds, history (the per-epoch table as a dict of
+        lists), "loaded" (whether it came from the cache) and "path".
 
     Raises:
-        CheckpointError: the cached file is corrupt or of another architecture;
-            it is never overwritten silently (move it away, or pass retrain=True).
+        CheckpointError: the cached file is corrupt, of another architecture, or
+            trained with another recipe or split; it is never overwritten silently
+            (move it away, or pass retrain=True).
 
     Used in 01_training and every later notebook.
     """
+    settings = _check_recipe_name(recipe)
     device = device or default_device()
-    path = baseline_path(seed)
+    path = baseline_path(seed, recipe)
     if path.exists() and not retrain:
         net, metadata = load_checkpoint(path, expected=[784, *HIDDEN, 10])
+        if metadata.get("recipe") != settings or metadata.get("validation_size") != VALIDATION_SIZE:
+            raise CheckpointError(
+                f"{path} was trained with recipe {metadata.get('recipe')} and "
+                f"{metadata.get('validation_size', 'no')} validation images, not {settings} and {VALIDATION_SIZE}; "
+                "move it away or pass retrain=True to train it again")
         return net.to(device).eval(), {**metadata, "loaded": True, "path": str(path)}
-    train, test = data if data is not None else load_mnist()
+    train, validation, test = data if data is not None else load_mnist()
+    if len(validation) != VALIDATION_SIZE:
+        raise ValueError(f"baseline() needs the standard split with {VALIDATION_SIZE} validation images, "
+                         f"got {len(validation)}; use load_mnist() with its default validation size")
     started = time.perf_counter()
-    net, history = train_baseline(seed, train, test, progress=progress, device=device)
+    net, history = train_baseline(seed, train, validation, progress=progress, device=device, **settings)
     seconds = time.perf_counter() - started
-    metadata = dict(seed=seed, test_accuracy=evaluate(net, test), seconds=seconds, recipe=dict(RECIPE),
-                    architecture=architecture(net), history=history.to_dict(orient="list"))
+    metadata = dict(seed=seed, recipe=dict(settings), recipe_name=recipe, validation_size=VALIDATION_SIZE,
+                    validation_accuracy=evaluate(net, validation), test_accuracy=evaluate(net, test),
+                    seconds=seconds, architecture=architecture(net), history=history.to_dict(orient="list"))
     save_checkpoint(net, path, **metadata)
     return net.eval(), {**metadata, "loaded": False, "path": str(path)}

@@ -110,7 +110,7 @@ def expected_accuracy(k: int) -> str:
     from helpers.data import load_mnist
     from helpers.pruning import prune
     from helpers.training import baseline, evaluate
-    _, test = load_mnist()
+    _, _, test = load_mnist()
     net, _ = baseline(progress=False)
     return f"{100 * evaluate(prune(net, k, 'weight'), test):.2f}"
 

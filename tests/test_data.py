@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.data import FILES, MNISTNotFoundError, load_mnist, locate_mnist, read_raw
+from helpers.data import FILES, MNISTNotFoundError, Split, load_mnist, locate_mnist, read_raw, split_validation
 
 
 def idx_bytes(array: torch.Tensor, magic: int) -> bytes:
@@ -51,14 +51,37 @@ def test_idx_round_trip(tmp_path, compress):
 
 def test_load_mnist_normalises_with_training_statistics(tmp_path):
     content = write_mnist(tmp_path / "source", n_train=11, n_test=5)
-    train, test = load_mnist(tmp_path / "cache", tmp_path / "source", download=False)
+    train, validation, test = load_mnist(tmp_path / "cache", tmp_path / "source", download=False, validation=0)
     pixels = content["train-images-idx3-ubyte"].float() / 255
     mean, std = pixels.mean(), pixels.std()
     expected_test = ((content["t10k-images-idx3-ubyte"].float() / 255 - mean) / std).reshape(5, 784)
-    assert train.images.shape == (11, 784) and train.images.dtype == torch.float32
+    assert train.images.shape == (11, 784) and train.images.dtype == torch.float32 and len(validation) == 0
     assert test.labels.dtype == torch.int64 and len(test) == 5
     assert torch.allclose(test.images, expected_test, atol=1e-6)
     assert abs(train.images.mean().item()) < 1e-5 and abs(train.images.std().item() - 1) < 1e-5
+
+
+def test_validation_is_carved_from_training_images_with_training_statistics(tmp_path):
+    content = write_mnist(tmp_path / "source", n_train=11, n_test=5)
+    whole, _, _ = load_mnist(tmp_path / "cache", tmp_path / "source", download=False, validation=0)
+    train, validation, test = load_mnist(tmp_path / "cache", download=False, validation=3)
+    assert (len(train), len(validation), len(test)) == (8, 3, 5)
+    # every training image lands in exactly one of the two parts, normalised as before
+    rows = {tuple(image.tolist()): label for image, label in zip(whole.images, whole.labels.tolist())}
+    parts = torch.cat([train.images, validation.images])
+    assert sorted(map(tuple, parts.tolist())) == sorted(rows)
+    assert all(rows[tuple(image.tolist())] == label
+               for image, label in zip(parts, torch.cat([train.labels, validation.labels]).tolist()))
+    # the split is fixed: loading again gives the same validation images
+    again = load_mnist(tmp_path / "cache", download=False, validation=3).validation
+    assert torch.equal(again.images, validation.images)
+
+
+@pytest.mark.parametrize("size", [-1, 11, 2.5, True, "3"])
+def test_bad_validation_size(size):
+    split = Split(torch.zeros(11, 784), torch.zeros(11, dtype=torch.long))
+    with pytest.raises(ValueError, match="validation size must be an integer"):
+        split_validation(split, size)
 
 
 def test_missing_folder_says_what_was_tried_and_how_to_fix(tmp_path):

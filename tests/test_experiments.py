@@ -5,15 +5,15 @@ import torch
 
 from helpers.data import Split
 from helpers.experiments import (check_schedule, cubic_schedule, fine_tune, from_scratch, iterative_prune,
-                                 layer_sparsity, random_masks, sweep)
+                                 layer_sparsity, random_masks, rewound, sweep)
 from helpers.model import make_mlp
 from helpers.pruning import compact, masks_for, prune, sparsity, weight_masks
-from helpers.training import evaluate
+from helpers.training import evaluate, initial_network
 
 
-def toy(n=400, seed=0):
+def toy(n=400, seed=0, features=20):
     generator = torch.Generator().manual_seed(seed)
-    images = torch.randn(n, 20, generator=generator)
+    images = torch.randn(n, features, generator=generator)
     return Split(images, images[:, :5].argmax(1))
 
 
@@ -143,6 +143,21 @@ def test_from_scratch_keeps_the_sparse_architecture(trained):
         weight = fresh.get_submodule(name).weight
         assert (weight[~mask] == 0).all() and not torch.equal(weight, net.get_submodule(name).weight * mask)
     assert len(history) == 2
+    # a random restart, never the baseline's own start: its initial weights are restart_network's
+    assert not torch.equal(fresh.get_submodule("0").weight, net.get_submodule("0").weight)
+
+
+def test_rewound_starts_from_the_baselines_initial_weights():
+    start = initial_network(5, torch.device("cpu"))
+    masks = weight_masks(start, 90)
+    trained, history = rewound(5, masks, toy(64, 1, 784), toy(32, 2, 784), device=torch.device("cpu"),
+                               epochs=1, lr=1e-9, weight_decay=0.0, l1=0.0, momentum=0.0, batch_size=64)
+    # one step with a learning rate of 1e-9 changes nothing visible: the start was the masked initialisation
+    for name, mask in masks.items():
+        expected = start.get_submodule(name).weight * mask
+        assert torch.allclose(trained.get_submodule(name).weight, expected, atol=1e-6)
+        assert (trained.get_submodule(name).weight[~mask] == 0).all()
+    assert len(history) == 1
 
 
 def test_layer_sparsity_of_global_pruning(trained):

@@ -10,7 +10,7 @@ import torch
 from helpers.data import Split
 from helpers.model import CheckpointError, architecture, load_checkpoint, make_mlp, save_checkpoint
 from helpers.pruning import weight_masks
-from helpers.training import evaluate, fit
+from helpers.training import RECIPE, RECIPES, baseline_path, evaluate, fit, initial_network, restart_network
 
 
 def toy_data(n=256, seed=0):
@@ -91,11 +91,46 @@ def test_fit_learns_and_reports_history():
     train, test = toy_data(512), toy_data(256, seed=1)
     torch.manual_seed(0)
     net = make_mlp((32,), inputs=20, classes=5)
-    history = fit(net, train, test, epochs=5, lr=0.1, batch_size=32, progress=False)
-    assert list(history.columns) == ["epoch", "loss", "train_accuracy", "test_accuracy", "seconds"]
+    validation = toy_data(128, seed=2)
+    history = fit(net, train, test, validation=validation, epochs=5, lr=0.1, batch_size=32, progress=False)
+    assert list(history.columns) == ["epoch", "loss", "train_accuracy", "validation_accuracy", "test_accuracy",
+                                     "seconds"]
     assert history["epoch"].tolist() == [1, 2, 3, 4, 5]
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
     assert history["test_accuracy"].iloc[-1] == evaluate(net, test) > 0.6
+    assert history["validation_accuracy"].iloc[-1] == evaluate(net, validation)
+    assert fit(net, train, epochs=1, progress=False)[["validation_accuracy", "test_accuracy"]].isna().all().all()
+
+
+def test_initial_network_is_the_baselines_start_and_restarts_never_are():
+    first, again = initial_network(3, torch.device("cpu")), initial_network(3, torch.device("cpu"))
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), again.parameters()))
+    # the baseline of seed 3 starts from exactly these weights, and the global RNG is left alone
+    torch.manual_seed(3)
+    assert all(torch.equal(a, b) for a, b in zip(make_mlp().parameters(), first.parameters()))
+    state = torch.random.get_rng_state()
+    restarts = [restart_network(first, seed) for seed in range(4)]
+    assert torch.equal(state, torch.random.get_rng_state())
+    starts = [initial_network(seed, torch.device("cpu")) for seed in range(4)]
+    for restart in restarts:
+        assert [p.shape for p in restart.parameters()] == [p.shape for p in first.parameters()]
+        assert not any(torch.equal(next(restart.parameters()), next(start.parameters())) for start in starts)
+    assert not torch.equal(next(restarts[0].parameters()), next(restarts[1].parameters()))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**31, 1.0, True])
+def test_bad_seeds_are_refused(seed):
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        initial_network(seed)
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        baseline_path(seed)
+
+
+def test_baseline_path_names_the_recipe():
+    assert baseline_path(2, "no-l1").name == "baseline_no-l1_seed2.pt"
+    assert RECIPES["no-l1"] == {**RECIPE, "l1": 0.0} and RECIPES["l1"] is RECIPE
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        baseline_path(0, "l2")
 
 
 def test_same_seed_same_weights():
