@@ -1,10 +1,14 @@
-"""The results table over seeds: one-shot, fine-tuned and iterative pruning, mean ± std per (method, procedure, k).
+"""The results table over seeds: one-shot, fine-tuned and iterative pruning, mean ± standard error.
 
-For each seed: train (or load) `baseline(seed)`, run the one-shot `sweep`, a
-`fine_tuned_sweep` and `iterative_prune` for both methods. Writes to
-build/results/: runs.csv (every run), summary.csv (mean, std, n), baselines.csv,
-and accuracy_vs_k.png (the README's figure). Not part of CI: about 15 minutes
-here (about 1 minute with --one-shot-only once the baselines are cached).
+For each seed: train (or load) `baseline(seed)` with the series' recipe and with the
+same recipe without L1; run the one-shot `sweep` of both, and for the series' recipe a
+`fine_tuned_sweep` and `iterative_prune` of both methods. Writes to build/results/:
+runs.csv (every run), summary.csv (mean, std, standard error, n per row of the table),
+baselines.csv, table.md (the README's table, made by `markdown`) and accuracy_vs_k.png
+(the README's figure). Copy summary.csv, baselines.csv and the figure to docs/ (a test
+checks that the README's table is the one made from them). Not part of CI: about
+25 minutes on 2 cores with no baseline cached (about 2 minutes with --one-shot-only
+once the baselines are cached).
 
 Usage: python -m benchmarks.seeds [--seeds 0 1 2] [--one-shot-only]
 """
@@ -12,33 +16,73 @@ Usage: python -m benchmarks.seeds [--seeds 0 1 2] [--one-shot-only]
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from helpers import plots
-from helpers.config import project_home
+from helpers.config import K_LIST, REFERENCE_ACCURACY, project_home
 from helpers.data import load_mnist
 from helpers.experiments import FINE_TUNE_KS, fine_tuned_sweep, iterative_prune, sweep
 from helpers.training import baseline
 
+#: The rows of the table, in order: (method, procedure).
+PROCEDURES = ["one-shot", "one-shot, no L1", "fine-tuned", "iterative"]
 
-def one_seed(seed: int, data, one_shot_only: bool) -> tuple[pd.DataFrame, dict]:
-    train, test = data
-    net, info = baseline(seed, data=data, progress=False)
-    print(f"seed {seed}: baseline {100 * info['test_accuracy']:.2f}% "
-          f"({'loaded' if info['loaded'] else 'trained'}; training took {info['seconds']:.0f} s)", flush=True)
-    frames = [sweep(net, test).assign(procedure="one-shot")]
-    if not one_shot_only:
-        started = time.perf_counter()
-        frames.append(fine_tuned_sweep(net, train, test, FINE_TUNE_KS, seed=seed))
-        for method, ks in FINE_TUNE_KS.items():
-            _, rounds = iterative_prune(net, ks, train, test, method, seed=seed, epochs=1)
-            frames.append(rounds.assign(method=method, procedure="iterative"))
-        print(f"  fine-tuned and iterative runs: {time.perf_counter() - started:.0f} s", flush=True)
+
+def one_seed(seed: int, data, one_shot_only: bool) -> tuple[pd.DataFrame, list[dict]]:
+    frames, baselines = [], []
+    for recipe in ("l1", "no-l1"):
+        net, info = baseline(seed, data=data, progress=False, recipe=recipe)
+        print(f"seed {seed}, recipe {recipe}: baseline {100 * info['test_accuracy']:.2f}% test, "
+              f"{100 * info['validation_accuracy']:.2f}% validation "
+              f"({'loaded' if info['loaded'] else 'trained'}; training took {info['seconds']:.0f} s)", flush=True)
+        baselines.append(dict(seed=seed, recipe=recipe, accuracy=info["test_accuracy"],
+                              validation_accuracy=info["validation_accuracy"], seconds=info["seconds"]))
+        frames.append(sweep(net, data.test).assign(procedure="one-shot" if recipe == "l1" else "one-shot, no L1"))
+        if recipe == "l1" and not one_shot_only:
+            started = time.perf_counter()
+            frames.append(fine_tuned_sweep(net, data.train, data.test, FINE_TUNE_KS, seed=seed))
+            for method, ks in FINE_TUNE_KS.items():
+                _, rounds = iterative_prune(net, ks, data.train, data.test, method, seed=seed, epochs=1)
+                frames.append(rounds.assign(method=method, procedure="iterative"))
+            print(f"  fine-tuned and iterative runs: {time.perf_counter() - started:.0f} s", flush=True)
     runs = pd.concat(frames, ignore_index=True)[["method", "procedure", "k", "accuracy"]].assign(seed=seed)
-    return runs, dict(seed=seed, accuracy=info["test_accuracy"], seconds=info["seconds"])
+    return runs, baselines
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation, standard error of the mean and n per (method, procedure, k)."""
+    summary = (runs.groupby(["method", "procedure", "k"], sort=False)["accuracy"].agg(["mean", "std", "count"])
+               .reset_index().rename(columns={"mean": "accuracy", "count": "n"}))
+    summary["se"] = summary["std"] / summary["n"].map(math.sqrt)
+    return summary
+
+
+def cell(row: pd.Series) -> str:
+    """One table cell: mean ± standard error in percent (the mean alone when there is one run)."""
+    mean = f"{100 * row['accuracy']:.2f}"
+    return mean if math.isnan(row["se"]) else f"{mean} ± {100 * row['se']:.2f}"
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    """The README's results table: percentages, mean ± standard error, the reference notebook's rows beside ours."""
+    ks = sorted(summary["k"].unique())
+    lines = ["| method | procedure | " + " | ".join(f"k={k:g}" for k in ks) + " |",
+             "|---|---|" + "---|" * len(ks)]
+    for method in ("weight", "unit"):
+        reference = dict(zip(K_LIST, REFERENCE_ACCURACY[method]))
+        lines.append(f"| {method} | ref. (one-shot) | " + " | ".join(f"{reference[k]:.2f}" if k in reference else ""
+                                                                    for k in ks) + " |")
+        for procedure in PROCEDURES:
+            rows = summary[(summary["method"] == method) & (summary["procedure"] == procedure)].set_index("k")
+            if rows.empty:
+                continue
+            cells = [cell(rows.loc[k]) if k in rows.index else "" for k in ks]
+            lines.append(f"| {method} | {procedure} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -51,30 +95,24 @@ def main() -> None:
     data = load_mnist()
     results = [one_seed(seed, data, args.one_shot_only) for seed in args.seeds]
     runs = pd.concat([r for r, _ in results], ignore_index=True)
-    baselines = pd.DataFrame([b for _, b in results])
+    baselines = pd.DataFrame([b for _, seed_baselines in results for b in seed_baselines])
     runs.to_csv(out / "runs.csv", index=False)
     baselines.to_csv(out / "baselines.csv", index=False)
-    summary = (runs.groupby(["method", "procedure", "k"], sort=False)["accuracy"].agg(["mean", "std", "count"])
-               .reset_index().rename(columns={"mean": "accuracy", "count": "n"}))
+    summary = summarise(runs)
     summary.to_csv(out / "summary.csv", index=False)
+    (out / "table.md").write_text(markdown(summary) + "\n")
+    figure = plots.results_figure(summary, baselines) if hasattr(plots, "results_figure") else None
+    if figure is None:
+        base = baselines.loc[baselines["recipe"] == "l1", "accuracy"].mean()
+        figure = plots.accuracy_vs_k(summary, baseline=base, style_by="procedure",
+                                     title=f"Pruning the 784-1000-1000-500-200-10 MLP ({len(args.seeds)} seeds)")
+    figure.savefig(out / "accuracy_vs_k.png", dpi=110, bbox_inches="tight")
 
-    base = baselines["accuracy"].mean()
-    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5))
-    plots.accuracy_vs_k(summary, baseline=base, style_by="procedure", axis=left,
-                        title=f"Pruning the 784-1000-1000-500-200-10 MLP (mean ± std, {len(args.seeds)} seeds)")
-    plots.accuracy_vs_k(summary[summary["k"] >= 80], baseline=base, style_by="procedure", axis=right,
-                        reference=False, title="zoom: k ≥ 80")
-    right.set_ylim(90, 99.2)
-    right.legend().remove()
-    figure.tight_layout()
-    figure.savefig(out / "accuracy_vs_k.png", dpi=110)
-
-    cells = summary.assign(cell=(100 * summary["accuracy"]).map("{:.2f}".format) + " ± "
-                           + (100 * summary["std"]).map("{:.2f}".format))
-    table = cells.pivot(index=["method", "procedure"], columns="k", values="cell").fillna("")
-    print(f"\nbaseline: {100 * base:.2f} ± {100 * baselines['accuracy'].std():.2f}% over seeds {args.seeds} "
-          f"(training: {', '.join(f'{s:.0f}' for s in baselines['seconds'])} s)")
-    print(table.to_string())
+    for recipe, group in baselines.groupby("recipe", sort=False):
+        print(f"\nbaseline, recipe {recipe}: {100 * group['accuracy'].mean():.2f} "
+              f"± {100 * group['accuracy'].std() / math.sqrt(len(group)):.2f}% (test, mean ± standard error) "
+              f"over seeds {args.seeds}; training {', '.join(f'{s:.0f}' for s in group['seconds'])} s")
+    print(markdown(summary))
     print(f"\nwrote {out}")
 
 

@@ -1,0 +1,37 @@
+"""The pure parts of the benchmark scripts: the recipe rule and the results table."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from benchmarks.recipe import choose
+from benchmarks.seeds import markdown, summarise
+
+
+def test_recipe_rule_takes_the_most_prunable_of_the_candidates_within_tolerance():
+    table = pd.DataFrame(dict(l1=[0.0, 1e-5, 2e-5, 5e-5], dense=[0.985, 0.986, 0.9845, 0.980],
+                              pruned_mean=[0.80, 0.90, 0.93, 0.97]))
+    # 5e-5 prunes best but loses 0.6 points unpruned; 2e-5 is within 0.2 points of the best dense accuracy
+    assert choose(table) == 2e-5
+    assert choose(table, tolerance=0.01) == 5e-5
+    assert choose(table, tolerance=0.0) == 1e-5
+
+
+def test_summary_has_the_standard_error_of_the_mean():
+    runs = pd.DataFrame(dict(method="weight", procedure="one-shot", k=[90, 90, 90, 95],
+                             accuracy=[0.98, 0.99, 0.97, 0.9], seed=[0, 1, 2, 0]))
+    summary = summarise(runs).set_index("k")
+    assert summary.loc[90, "accuracy"] == pytest.approx(0.98) and summary.loc[90, "n"] == 3
+    assert summary.loc[90, "se"] == pytest.approx(0.01 / math.sqrt(3))
+    assert math.isnan(summary.loc[95, "se"])  # one run: no error estimate, never a made-up zero
+
+
+def test_results_table_rows_and_cells():
+    runs = pd.DataFrame(dict(method=["weight", "weight", "unit"], procedure=["one-shot", "one-shot", "fine-tuned"],
+                             k=[90, 90, 80], accuracy=[0.981, 0.983, 0.97], seed=[0, 1, 0]))
+    table = markdown(summarise(runs)).splitlines()
+    assert table[0] == "| method | procedure | k=80 | k=90 |"
+    assert table[2] == "| weight | ref. (one-shot) | 97.00 | 96.40 |"  # REFERENCE_ACCURACY at k = 80, 90
+    assert table[3] == "| weight | one-shot |  | 98.20 ± 0.10 |"
+    assert table[5] == "| unit | fine-tuned | 97.00 |  |"  # one run: the mean alone
