@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 NOTEBOOKS = $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: run test unit notebooks browser lab results benchmark clean
+.PHONY: run test unit notebooks browser lab results recipe benchmark clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,13 @@ unit: $(BIN)/.installed
 lab: $(BIN)/.installed
 	$(BIN)/jupyter lab notebooks/
 
-# 3 seeds of the one-shot, fine-tuned and iterative sweeps: writes build/results/ (not part of CI; about 15 minutes on 2 cores)
+# 3 seeds of the one-shot (with and without L1), fine-tuned and iterative sweeps, mean ± standard error: writes build/results/ (not part of CI; about 25 minutes on 2 cores)
 results: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.seeds
+
+# the L1 strength of RECIPE, chosen on the validation split: writes build/results/recipe.csv (about 6 minutes)
+recipe: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.recipe
 
 benchmark: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.all
