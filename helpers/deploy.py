@@ -9,7 +9,13 @@
 - `sizes` measures the bytes of each form of a network: the dense
   state_dict, the same gzip-compressed, CSR, and the compacted network;
 - `time_forward` gives median and spread of several runs after a warm-up,
-  for batches of 1, 64 and the whole test set, with the thread count.
+  for batches of 1, 64 and the whole test set, with the thread count; the
+  models take turns (round-robin), and on CUDA the clock is read only after
+  `torch.cuda.synchronize`;
+- `shipping_table` measures every network in every form it ships in
+  (accuracy, compression, bytes, speed against the dense network run the
+  same way), `pareto_front` picks those no other beats, and `compare_times`
+  puts two timings into words that their noise supports.
 
 Used in 05_speed_and_size.
 """
@@ -22,15 +28,17 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 import torch
 from torch import nn
 
+from helpers.data import Split
 from helpers.model import linear_layers
-from helpers.pruning import compact
+from helpers.pruning import compact, compression, flops, weights_kept
+from helpers.training import evaluate
 
 
 def _to_csr(weight: torch.Tensor) -> torch.Tensor:
@@ -239,25 +247,55 @@ def _check_counts(repeat: int, warmup: int) -> None:
         raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
 
 
-def time_calls(functions: dict[str, Callable[[], object]], repeat: int = 7, warmup: int = 2) -> dict[str, dict]:
+def _synchronizer(device: torch.device | str | None) -> Callable[[], None]:
+    """What to call before reading the clock: `torch.cuda.synchronize` on a CUDA device, nothing elsewhere.
+
+    CUDA runs kernels asynchronously: a call returns once its work is queued, so a clock read
+    right after it times the launches, not the work. `device=None` means CUDA's current device
+    if this process has started CUDA (`torch.cuda.is_initialized()`), else the CPU.
+    """
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() and torch.cuda.is_initialized() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def time_calls(functions: dict[str, Callable[[], object]], repeat: int = 7, warmup: int = 2,
+               device: torch.device | str | None = None) -> dict[str, dict]:
     """Time several functions side by side: round-robin, so that a machine that slows down or
     speeds up during the measurement affects them all alike.
+
+    Args:
+        functions: {name: a function of no arguments}.
+        repeat: timed calls of each function (>= 1).
+        warmup: untimed calls of each function first (>= 0).
+        device: where the functions compute. On a CUDA device the clock is read only after
+            `torch.cuda.synchronize`, before and after each call, so that the time is that of
+            the work and not of queueing it. A CPU device: no synchronisation. None: CUDA if
+            this process has started CUDA, else the CPU.
 
     Returns:
         {name: {"median": seconds, "iqr": interquartile range in seconds, "runs": repeat}}.
 
     Raises:
         ValueError: `repeat` < 1 or `warmup` < 0.
+
+    Used in 03_unit_pruning and 05_speed_and_size (through `time_forward`).
     """
     _check_counts(repeat, warmup)
+    synchronize = _synchronizer(device)
     for _ in range(warmup):
         for function in functions.values():
             function()
     times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeat):
         for name, function in functions.items():
+            synchronize()
             started = time.perf_counter()
             function()
+            synchronize()
             times[name].append(time.perf_counter() - started)
     result = {}
     for name, values in times.items():
@@ -266,29 +304,229 @@ def time_calls(functions: dict[str, Callable[[], object]], repeat: int = 7, warm
     return result
 
 
-def time_call(function: Callable[[], object], repeat: int = 7, warmup: int = 2) -> dict[str, float]:
-    """Median and spread (interquartile range) of the wall time of `function()`, after `warmup` calls."""
-    return time_calls({"call": function}, repeat, warmup)["call"]
+def time_call(function: Callable[[], object], repeat: int = 7, warmup: int = 2,
+              device: torch.device | str | None = None) -> dict[str, float]:
+    """Median and spread (interquartile range) of the wall time of `function()`, after `warmup` calls
+    (synchronised on a CUDA `device`, see `time_calls`)."""
+    return time_calls({"call": function}, repeat, warmup, device)["call"]
+
+
+def _tensors(model: nn.Module) -> Iterable[torch.Tensor]:
+    yield from model.parameters()
+    yield from model.buffers()
+    for module in model.modules():  # SparseMLP and InferenceMLP keep their weights in plain lists
+        for value in vars(module).values():
+            if isinstance(value, (list, tuple)):
+                yield from (v for v in value if isinstance(v, torch.Tensor))
+
+
+def compute_device(models: Iterable[nn.Module], images: torch.Tensor) -> torch.device:
+    """The CUDA device if `images` or any model's tensors are on one, else `images.device`.
+
+    Used by `time_forward` to decide whether to synchronise CUDA before reading the clock.
+    """
+    if images.is_cuda:
+        return images.device
+    for model in models:
+        for tensor in _tensors(model):
+            if tensor.is_cuda:
+                return tensor.device
+    return images.device
 
 
 def time_forward(models: dict[str, nn.Module], images: torch.Tensor, batch_sizes: Iterable[int | None] = (1, 64, None),
                  repeat: int = 7, warmup: int = 2) -> pd.DataFrame:
     """Time the forward pass of each model on the first `batch` images (None: all of them), side by side.
 
+    All models take turns on every repetition (`time_calls`, round-robin), and on CUDA the clock
+    is read after `torch.cuda.synchronize`.
+
     Returns:
-        One row per (model, batch): model, batch, median_ms, iqr_ms, runs,
+        One row per (model, batch): model, batch, median_ms, iqr_ms, runs, device,
         threads (torch's intra-op thread count), speedup (against the first model).
     """
+    device = compute_device(models.values(), images)
     rows = []
     for batch in batch_sizes:
         x = images if batch is None else images[:batch]
         with torch.no_grad():
             timings = time_calls({name: (lambda model=model: model(x)) for name, model in models.items()},
-                                 repeat, warmup)
+                                 repeat, warmup, device)
         for name, timing in timings.items():
             rows.append(dict(model=name, batch=len(x), median_ms=1e3 * timing["median"], iqr_ms=1e3 * timing["iqr"],
-                             runs=timing["runs"], threads=torch.get_num_threads()))
+                             runs=timing["runs"], device=str(device), threads=torch.get_num_threads()))
     table = pd.DataFrame(rows)
     first = table.groupby("batch")["median_ms"].transform("first")
     table["speedup"] = first / table["median_ms"]
     return table
+
+
+# --- what to ship: every form of every network, measured side by side (05_speed_and_size) ---------------
+
+#: Timings on a shared machine vary by tens of percent: two times are called different only
+#: when one is more than this many times the other.
+SPEED_MARGIN = 1.5
+
+
+def compare_times(seconds: float, reference: float, margin: float = SPEED_MARGIN) -> str:
+    """How a time compares with a reference time, in words that a noisy timing can support.
+
+    Args:
+        seconds: the time measured (any unit, > 0).
+        reference: the time it is compared with (same unit, > 0).
+        margin: a ratio within [1 / margin, margin] reads "about as fast as" (> 1).
+
+    Returns:
+        "N.Nx faster than", "about as fast as" or "N.Nx slower than", to go between two names.
+
+    Raises:
+        ValueError: a time that is not a positive finite number, or margin <= 1.
+
+    >>> compare_times(1.0, 6.65)
+    '6.7x faster than'
+    >>> compare_times(1.0, 1.3)
+    'about as fast as'
+    >>> compare_times(2.2, 1.0)
+    '2.2x slower than'
+
+    Used in 05_speed_and_size.
+    """
+    for name, value in (("seconds", seconds), ("reference", reference)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            raise ValueError(f"{name} must be a positive finite time, got {value!r}")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 1 < margin < float("inf"):
+        raise ValueError(f"margin must be a finite number > 1, got {margin!r}")
+    ratio = reference / seconds
+    if ratio > margin:
+        return f"{ratio:.1f}x faster than"
+    if ratio < 1 / margin:
+        return f"{1 / ratio:.1f}x slower than"
+    return "about as fast as"
+
+
+def pareto_front(table: pd.DataFrame, higher_is_better: dict[str, bool]) -> pd.Series:
+    """Which rows no other row beats: another row beats a row when it is at least as good in every
+    column of `higher_is_better` and strictly better in one. Equal rows do not beat each other.
+
+    Args:
+        table: one row per candidate.
+        higher_is_better: {column: True if more is better (accuracy, speedup), False if less is (bytes)}.
+
+    Returns:
+        A boolean Series aligned with `table`: True for the rows on the front.
+
+    Raises:
+        ValueError: no columns, a column missing, or a missing value (NaN) in one.
+
+    >>> pareto_front(pd.DataFrame(dict(accuracy=[0.98, 0.97, 0.96], speedup=[1, 20, 10])),
+    ...              {"accuracy": True, "speedup": True}).tolist()
+    [True, True, False]
+
+    Used in 05_speed_and_size.
+    """
+    if not higher_is_better:
+        raise ValueError("higher_is_better must name at least one column")
+    missing = [c for c in higher_is_better if c not in table.columns]
+    if missing:
+        raise ValueError(f"columns {missing} are not in the table (it has {list(table.columns)})")
+    values = torch.tensor(table[list(higher_is_better)].to_numpy(dtype=float), dtype=torch.float64)
+    if values.isnan().any():
+        raise ValueError(f"the columns {list(higher_is_better)} hold missing values (NaN)")
+    values = values * torch.tensor([1.0 if up else -1.0 for up in higher_is_better.values()], dtype=torch.float64)
+    at_least = (values[:, None, :] >= values[None, :, :]).all(dim=2)  # [i, j]: i is at least as good as j
+    better = (values[:, None, :] > values[None, :, :]).any(dim=2)
+    beaten = (at_least & better).any(dim=0)
+    return pd.Series((~beaten).tolist(), index=table.index, name="pareto")
+
+
+def _forms(net: nn.Module, method: str, size: dict[str, int], dense_flops: int, images: torch.Tensor):
+    """(form, module to time, bytes, FLOP ratio, kernel, compared with) for each way `net` ships."""
+    if method == "weight":
+        sparse = to_sparse(net)
+        return [("CSR", sparse, size["csr"], dense_flops / max(sparse.nonzero, 1), "sparse CSR x dense",
+                 "fastest dense"),
+                ("dense + gzip", net, size["dense_gzip"], dense_flops / flops(net), "torch.mm (nn.Sequential)",
+                 "dense, nn.Sequential")]
+    if method == "unit":
+        fast = to_inference(net)
+        kernel = "oneDNN fused" if fast.uses_fused_kernel(images) else "torch.mm"
+        return [("compacted", fast, size["compacted"], dense_flops / max(flops(compact(net)), 1),
+                 f"{kernel} (to_inference)", "dense, to_inference")]
+    raise ValueError(f"method must be 'weight' or 'unit', got {method!r}")
+
+
+def shipping_table(dense: nn.Module, networks: Sequence[dict], images: torch.Tensor, test: Split,
+                   validation: Split | None = None, repeat: int = 5, warmup: int = 1) -> pd.DataFrame:
+    """Every network in every form it can ship in: accuracy, weights kept, compression, bytes on disk,
+    and forward time on `images`, all timed in one round-robin (`time_forward`) together with the
+    dense network run the same way.
+
+    The forms: a weight-pruned network ships as CSR (`to_sparse`), or as its dense file gzip-compressed,
+    which runs as the dense network with zeros once loaded; a unit-pruned network ships compacted and
+    runs as `to_inference`. Each speedup is against the dense network run the same way: the
+    compacted form against `to_inference(dense)` (the same kernel on both sides), the dense file with
+    zeros against the dense `nn.Sequential`, and CSR, which has no dense twin, against the faster of
+    the two dense forms. Every form is checked to compute the same function as its network.
+
+    Args:
+        dense: the unpruned network.
+        networks: one dict per network: method ("weight" or "unit"), k, procedure (e.g. "one-shot",
+            "fine-tuned") and net (pruned, or already compacted).
+        images: the batch timed (e.g. the whole test set), on the device to time on.
+        test: reported accuracy.
+        validation: if given, its accuracy too (to choose on).
+        repeat, warmup: see `time_calls`.
+
+    Returns:
+        One row per (network, form), the dense network first (forms "nn.Sequential" and
+        "to_inference"): method, k, procedure, form, kernel, accuracy, validation_accuracy,
+        weights_kept, compression (`helpers.pruning.compression`: dense weights / weights kept),
+        bytes, smaller (dense file / this file), flop_ratio, ms, compared_with, speedup.
+
+    Raises:
+        ValueError: a network dict without the keys above, or an unknown method.
+        RuntimeError: a form whose outputs differ from its network's.
+
+    Used in 05_speed_and_size.
+    """
+    total = flops(dense)
+    dense_size = sizes(dense)
+    candidates = [dict(method="dense", k=0, procedure="trained", net=dense)] + list(networks)
+    rows, models = [], {"dense, nn.Sequential": dense, "dense, to_inference": to_inference(dense)}
+    for i, network in enumerate(candidates):
+        missing = {"method", "k", "procedure", "net"} - set(network)
+        if missing:
+            raise ValueError(f"network {i} lacks the keys {sorted(missing)}")
+        net = network["net"]
+        size = sizes(net)
+        if network["method"] == "dense":
+            fast = models["dense, to_inference"]
+            kernel = "oneDNN fused" if fast.uses_fused_kernel(images) else "torch.mm"
+            forms = [("nn.Sequential", dense, size["dense"], 1.0, "torch.mm (nn.Sequential)", "dense, nn.Sequential"),
+                     ("to_inference", fast, size["dense"], 1.0, f"{kernel} (to_inference)", "dense, to_inference")]
+        else:
+            forms = _forms(net, network["method"], size, total, images)
+        accuracy = evaluate(net, test)
+        validation_accuracy = evaluate(net, validation) if validation is not None else float("nan")
+        with torch.no_grad():
+            expected = net(images[:256])
+        for form, module, nbytes, flop_ratio, kernel, compared_with in forms:
+            with torch.no_grad():
+                if not torch.allclose(module(images[:256]), expected, atol=1e-3, rtol=1e-3):
+                    raise RuntimeError(f"the {form} form of network {i} computes another function than the network")
+            # the dense network's two forms are the references themselves
+            name = compared_with if network["method"] == "dense" else f"{i}: {form}"
+            models.setdefault(name, module)
+            rows.append(dict(method=network["method"], k=network["k"], procedure=network["procedure"], form=form,
+                             kernel=kernel, accuracy=accuracy, validation_accuracy=validation_accuracy,
+                             weights_kept=weights_kept(net), compression=compression(net, total), bytes=nbytes,
+                             smaller=dense_size["dense"] / nbytes, flop_ratio=flop_ratio, name=name,
+                             compared_with=compared_with))
+    timing = time_forward(models, images, [None], repeat, warmup).set_index("model")["median_ms"]
+    reference = {"dense, nn.Sequential": timing["dense, nn.Sequential"],
+                 "dense, to_inference": timing["dense, to_inference"]}
+    reference["fastest dense"] = min(reference.values())
+    table = pd.DataFrame(rows)
+    table["ms"] = [timing[name] for name in table["name"]]
+    table["speedup"] = [reference[c] / ms for c, ms in zip(table["compared_with"], table["ms"])]
+    return table.drop(columns="name")

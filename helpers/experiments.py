@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from helpers.config import K_LIST
 from helpers.data import Split
-from helpers.pruning import (METHODS, apply_masks, check_k, check_masks, compact, compression, flops, masks_for, rank,
-                             weight_masks, weights_kept)
+from helpers.model import linear_layers
+from helpers.pruning import (METHODS, apply_masks, check_k, check_masks, compact, compression, flops, masks_for,
+                             keep_largest, prunable_layers, rank, unit_masks, weight_masks, weights_kept)
 from helpers.training import RECIPE, evaluate, evaluate_loss, fit, initial_network, restart_network
 
 
@@ -31,7 +34,7 @@ def measure(pruned: nn.Module, dense_flops: int, total_weights: int, test: Split
 
 
 def sweep(net: nn.Module, test: Split, ks: Iterable[float] = K_LIST, methods: Iterable[str] = METHODS,
-          scope: str = "layer") -> pd.DataFrame:
+          scope: str = "layer", progress: bool = False) -> pd.DataFrame:
     """Prune `net` one-shot at every k with every method and measure the result.
 
     Args:
@@ -40,6 +43,7 @@ def sweep(net: nn.Module, test: Split, ks: Iterable[float] = K_LIST, methods: It
         ks: percentages to prune.
         methods: "weight" and/or "unit".
         scope: "layer" or "global" (weight pruning only; unit pruning is layer-wise).
+        progress: show a progress bar (one step per pruned network evaluated).
 
     Returns:
         One row per (method, k): method, k, accuracy, loss, weights_kept,
@@ -49,13 +53,213 @@ def sweep(net: nn.Module, test: Split, ks: Iterable[float] = K_LIST, methods: It
     Used in 02_weight_pruning and 03_unit_pruning.
     """
     ks = [check_k(k) for k in ks]
+    methods = list(methods)
     dense_flops = total = flops(net)
     rows = []
+    bar = tqdm(total=len(methods) * len(ks), desc="pruning and evaluating", unit="net", disable=not progress)
     for method in methods:
         ranking = rank(net, method, scope if method == "weight" else "layer")  # sort once, cut at every k
         for k in ks:
             pruned = apply_masks(net, ranking.masks(k))
             rows.append(dict(method=method, k=k, **measure(pruned, dense_flops, total, test)))
+            bar.update()
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+# --- why unit pruning collapses: one layer at a time, and what the removed units carried (03_unit_pruning) ---
+
+def per_layer_sweep(net: nn.Module, data: Split, k: float, method: str = "unit") -> pd.DataFrame:
+    """Prune one hidden layer at a time at k (the others left intact), then all of them together.
+
+    Args:
+        net: the trained network (not modified).
+        data: the split to evaluate on.
+        k: percentage to prune in the pruned layer(s).
+        method: "weight" or "unit".
+
+    Returns:
+        One row per case, in order: "none" (the unpruned network), each
+        prunable layer's name alone, then "all": columns pruned, accuracy,
+        weights_kept (nonzero weights of `compact()`).
+
+    Used in 03_unit_pruning.
+    """
+    check_k(k)
+    masks = masks_for(net, k, method)
+    cases = {"none": {}, **{name: {name: mask} for name, mask in masks.items()}, "all": masks}
+    rows = []
+    for case, chosen in cases.items():
+        pruned = apply_masks(net, chosen)
+        rows.append(dict(pruned=case, accuracy=evaluate(pruned, data), weights_kept=weights_kept(pruned)))
+    return pd.DataFrame(rows)
+
+
+def unit_activity(net: nn.Module, images: torch.Tensor, threshold: float = 0.0,
+                  batch_size: int = 5_000) -> pd.DataFrame:
+    """What every hidden unit of an MLP of Linear and ReLU layers does on `images`.
+
+    Args:
+        net: a bias-free MLP such as `make_mlp` builds (Linear and ReLU layers only).
+        images: inputs [N, features]: training images (never test: this decides what to prune).
+        threshold: a unit is *active* on an image when its output exceeds this.
+        batch_size: images per forward pass.
+
+    Returns:
+        One row per hidden unit: layer, unit (its row), norm (L2 norm of its
+        incoming row), active_images (on how many images it is active),
+        max_output (its largest output on any image), energy (sum over images
+        of its output squared), energy_share (its share of its layer's energy)
+        and alive (active on at least one image).
+
+    An L1 penalty leaves "silenced" units whose rows have norms near 1e-10: they
+    output about 1e-8, above zero but useless. `threshold=1e-6` counts them as dead.
+
+    Used in 03_unit_pruning.
+    """
+    if any(not isinstance(module, (nn.Linear, nn.ReLU)) for module in net.children()):
+        raise ValueError(f"unit_activity needs an MLP of nn.Linear and nn.ReLU layers, got {net}")
+    if images.dim() != 2 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty [N, features] tensor, got shape {tuple(images.shape)}")
+    hidden = list(prunable_layers(net).items())
+    active = [torch.zeros(layer.out_features, dtype=torch.long) for _, layer in hidden]
+    energy = [torch.zeros(layer.out_features, dtype=torch.float64) for _, layer in hidden]
+    largest = [torch.zeros(layer.out_features, dtype=torch.float64) for _, layer in hidden]
+    device = next(net.parameters()).device
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size].to(device)
+            for i, (_, layer) in enumerate(hidden):
+                x = torch.relu(layer(x))
+                active[i] += (x > threshold).sum(dim=0).cpu()
+                energy[i] += x.double().pow(2).sum(dim=0).cpu()
+                largest[i] = torch.maximum(largest[i], x.double().max(dim=0).values.cpu())
+    rows = []
+    for (name, layer), counts, sums, peak in zip(hidden, active, energy, largest):
+        total = float(sums.sum())
+        rows.append(pd.DataFrame(dict(
+            layer=name, unit=range(layer.out_features), norm=layer.weight.detach().norm(dim=1).cpu().numpy(),
+            active_images=counts.numpy(), max_output=peak.numpy(), energy=sums.numpy(),
+            energy_share=(sums / total).numpy() if total > 0 else 0.0, alive=(counts > 0).numpy())))
+    return pd.concat(rows, ignore_index=True)
+
+
+def energy_unit_masks(net: nn.Module, activity: pd.DataFrame, k: float) -> dict[str, torch.Tensor]:
+    """Unit masks that prune, in each hidden layer, the k% of units with the least output energy on data.
+
+    The same counts as `unit_masks` (round(k/100 · units) per layer), ranked by what the
+    units measurably do (the `energy` column of `unit_activity` on training images)
+    instead of the L2 norm of their weights. Ties are broken by position, as in `keep_largest`.
+
+    Args:
+        net: the network `activity` was measured on.
+        activity: `unit_activity(net, training images)`.
+        k: percentage of units to prune in each hidden layer.
+
+    Returns:
+        {layer name: bool mask shaped like its weight, True = kept}.
+
+    Used in 03_unit_pruning.
+    """
+    check_k(k)
+    masks = {}
+    for name, layer in prunable_layers(net).items():
+        energy = activity.loc[activity["layer"] == name, "energy"].to_numpy()
+        if len(energy) != layer.out_features:
+            raise ValueError(f"activity has {len(energy)} units for layer {name!r}, the network {layer.out_features}")
+        keep = keep_largest(torch.tensor(energy), k).to(layer.weight.device)
+        masks[name] = keep[:, None].expand_as(layer.weight).clone()
+    return masks
+
+
+def removed_units(net: nn.Module, images: torch.Tensor | None, k: float, threshold: float = 0.0,
+                  activity: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per hidden layer, which units unit pruning at k removes, judged by what they do on `images`.
+
+    Args:
+        net: the trained MLP (not modified).
+        images: training images (never test); may be None when `activity` is given.
+        k: percentage of units unit pruning removes in each hidden layer.
+        threshold: as in `unit_activity`.
+        activity: `unit_activity(net, images, threshold)`, when already computed (it is not recomputed).
+
+    Returns:
+        One row per hidden layer: layer, units, alive (active on some image),
+        removed, removed_alive, removed_dead, kept_dead (dead units the cut
+        keeps) and energy_removed (% of the layer's output energy on `images`
+        that the removed units carried).
+
+    Used in 03_unit_pruning.
+    """
+    if activity is None:
+        if images is None:
+            raise ValueError("removed_units needs images or a precomputed activity table")
+        activity = unit_activity(net, images, threshold)
+    rows = []
+    for name, mask in unit_masks(net, k).items():
+        units = activity[activity["layer"] == name]
+        if len(units) != mask.shape[0]:
+            raise ValueError(f"activity has {len(units)} units for layer {name!r}, the network {mask.shape[0]}")
+        removed = ~mask.all(dim=1).cpu().numpy()
+        alive = units["alive"].to_numpy()
+        rows.append(dict(layer=name, units=len(units), alive=int(alive.sum()), removed=int(removed.sum()),
+                         removed_alive=int((removed & alive).sum()), removed_dead=int((removed & ~alive).sum()),
+                         kept_dead=int((~removed & ~alive).sum()),
+                         energy_removed=100 * float(units["energy_share"].to_numpy()[removed].sum())))
+    return pd.DataFrame(rows)
+
+
+def compare_at_equal_cost(results: pd.DataFrame, cost: str, budgets: Sequence[float], n: int,
+                          methods: Sequence[str] = ("weight", "unit")) -> pd.DataFrame:
+    """Two methods' accuracies at the same cost (weights kept, multiply-adds), interpolated, with a verdict.
+
+    A sweep measures each method at its own k, so the two rarely land on the same
+    cost; each method's accuracy is interpolated linearly in log(cost) between its
+    two nearest measured points (a fine k grid keeps this honest). A budget outside
+    a method's measured range gives NaN for it.
+
+    Args:
+        results: columns method, k, accuracy (0-1) and `cost`, e.g. a `sweep` table.
+        cost: the column to hold equal: "weights_kept" (storage) or "flops" (compute).
+        budgets: the costs at which to compare (> 0).
+        n: test images each accuracy was measured on.
+        methods: the two methods to compare.
+
+    Returns:
+        One row per budget: the budget (column `cost`), "<method> accuracy" for
+        both, gap (first minus second, 0-1), noise (two standard errors of the
+        difference of two independent binomial accuracies: 2 sqrt(se1² + se2²)) and
+        better: the first method, the second, or "indistinguishable" when |gap| <= noise.
+
+    Used in 03_unit_pruning.
+    """
+    if len(methods) != 2:
+        raise ValueError(f"compare exactly two methods, got {list(methods)}")
+    missing = {"method", "accuracy", cost} - set(results.columns)
+    if missing:
+        raise ValueError(f"results lacks the columns {sorted(missing)}")
+    budgets = [float(b) for b in budgets]
+    if any(not b > 0 for b in budgets):
+        raise ValueError(f"budgets must be positive costs, got {budgets}")
+    curves = {}
+    for method in methods:
+        group = results[(results["method"] == method) & (results[cost] > 0)]
+        if group.empty:
+            raise ValueError(f"no rows of method {method!r} with a positive {cost}")
+        curve = group.groupby(cost)["accuracy"].mean().sort_index()
+        curves[method] = (np.log(curve.index.to_numpy(dtype=float)), curve.to_numpy(dtype=float))
+    rows = []
+    for budget in budgets:
+        row = {cost: budget}
+        for method, (x, y) in curves.items():
+            row[f"{method} accuracy"] = float(np.interp(np.log(budget), x, y, left=np.nan, right=np.nan))
+        first, second = (row[f"{m} accuracy"] for m in methods)
+        row["gap"] = first - second
+        row["noise"] = 2 * (standard_error(first, n) ** 2 + standard_error(second, n) ** 2) ** 0.5 \
+            if not (np.isnan(first) or np.isnan(second)) else np.nan
+        row["better"] = (None if np.isnan(row["gap"]) else "indistinguishable" if abs(row["gap"]) <= row["noise"]
+                         else methods[0] if row["gap"] > 0 else methods[1])
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -242,3 +446,158 @@ def fine_tuned_sweep(net: nn.Module, train: Split, test: Split, ks: Mapping[str,
                              one_shot=evaluate(apply_masks(net, masks), test), accuracy=evaluate(tuned, test),
                              weights_kept=weights_kept(tuned)))
     return pd.DataFrame(rows)
+
+
+def standard_error(accuracy: float, n: int) -> float:
+    """Binomial standard error of an accuracy measured on `n` independent examples: sqrt(p (1 - p) / n).
+
+    Two accuracies on the same test set differ by more than noise only when the gap is
+    well above this (at 98.6% on 10,000 images it is about 0.12 points).
+
+    Args:
+        accuracy: in [0, 1].
+        n: number of examples it was measured on (>= 1).
+
+    Raises:
+        ValueError: accuracy outside [0, 1] or NaN; n not a positive integer.
+
+    >>> round(100 * standard_error(0.986, 10_000), 3)
+    0.117
+
+    Used in 04_fine_tuning.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0 <= accuracy <= 1:
+        raise ValueError(f"accuracy must be in [0, 1], got {accuracy!r}")
+    return (accuracy * (1 - accuracy) / n) ** 0.5
+
+
+def compare_fine_tuning(net: nn.Module, masks: Mapping[str, torch.Tensor], train: Split, validation: Split,
+                        settings: Mapping[str, Mapping], seed: int = 0, compacted: bool = False,
+                        progress: bool = False) -> pd.DataFrame:
+    """Fine-tune the same pruned network with each of several recipes and score each on validation.
+
+    The way to choose (or check) `FINE_TUNE` without looking at the test set.
+
+    Args:
+        net: the trained network (not modified).
+        masks: {layer name: bool mask}, False = pruned.
+        train: the split to fine-tune on.
+        validation: the split to score on (never the test set).
+        settings: {name: overrides of `FINE_TUNE`}, e.g. {"FINE_TUNE": {}, "lr 0.05": {"lr": 0.05}}.
+        seed, compacted, progress: as in `fine_tune`.
+
+    Returns:
+        One row per setting, in order: setting, the full recipe (epochs, lr,
+        weight_decay, l1), validation_accuracy and its standard_error.
+
+    Raises:
+        ValueError: no settings, or an empty validation split.
+
+    Used in 04_fine_tuning.
+    """
+    if not settings:
+        raise ValueError("settings must name at least one recipe, got none")
+    if len(validation) == 0:
+        raise ValueError("the validation split is empty")
+    rows = []
+    for name, overrides in settings.items():
+        tuned, _ = fine_tune(net, masks, train, seed=seed, compacted=compacted, progress=progress, **overrides)
+        accuracy = evaluate(tuned, validation)
+        recipe = {key: value for key, value in {**FINE_TUNE, **overrides}.items()
+                  if key in ("epochs", "lr", "weight_decay", "l1")}
+        rows.append(dict(setting=name, **recipe, validation_accuracy=accuracy,
+                         standard_error=standard_error(accuracy, len(validation))))
+    return pd.DataFrame(rows)
+
+
+def kept_in_common(net: nn.Module, other: nn.Module, layer: str | None = None) -> float:
+    """Share of the nonzero weights of `net` that are also nonzero in `other`.
+
+    Two pruned versions of one network (say one-shot and iterative at the same k) may
+    keep different connections; this says how much their choices overlap.
+
+    Args:
+        net, other: networks of the same architecture.
+        layer: the name of one Linear layer (e.g. "0"); default all of them.
+
+    Returns:
+        A share in [0, 1] (1.0 when `net` keeps no weight at all).
+
+    Raises:
+        ValueError: different architectures, or no Linear layer named `layer`.
+
+    Used in 04_fine_tuning.
+    """
+    ours, theirs = dict(linear_layers(net)), dict(linear_layers(other))
+    if [w.weight.shape for w in ours.values()] != [w.weight.shape for w in theirs.values()]:
+        raise ValueError("net and other must have the same architecture")
+    if layer is not None and layer not in ours:
+        raise ValueError(f"no Linear layer named {layer!r}; the layers are {list(ours)}")
+    names = [layer] if layer is not None else list(ours)
+    kept = sum(int((ours[name].weight != 0).sum()) for name in names)
+    both = sum(int(((ours[name].weight != 0) & (theirs[name].weight != 0)).sum()) for name in names)
+    return both / kept if kept else 1.0
+
+
+# --- the always-blank pixels: a bias input in a bias-free network (02_weight_pruning) -------------------
+
+def constant_inputs(images: torch.Tensor) -> torch.Tensor:
+    """Bool [features]: the inputs that take one and the same value in every row of `images`.
+
+    In MNIST these are pixels blank in every training image; after normalisation
+    each of them is the constant -mean/std (about -0.42), not 0.
+
+    >>> constant_inputs(torch.tensor([[1.0, 0.5, -0.4], [1.0, 0.7, -0.4]])).tolist()
+    [True, False, True]
+
+    Used in 02_weight_pruning.
+    """
+    if images.dim() != 2 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty [N, features] tensor, got shape {tuple(images.shape)}")
+    return (images == images[0]).all(dim=0)
+
+
+def _first_layer(net: nn.Module, inputs: torch.Tensor) -> nn.Linear:
+    layers = list(prunable_layers(net, include_output=True).values())
+    if inputs.dtype != torch.bool or inputs.shape != (layers[0].in_features,):
+        raise ValueError(f"inputs must be a bool mask of the first layer's {layers[0].in_features} inputs, "
+                         f"got {inputs.dtype} of shape {tuple(inputs.shape)}")
+    return layers[0]
+
+
+def input_bias(net: nn.Module, inputs: torch.Tensor, value: float) -> torch.Tensor:
+    """Per first-layer unit, what inputs fixed at `value` add to its pre-activation: value · Σ_p W[unit, p].
+
+    In a network without biases, constant inputs are its only bias.
+
+    Used in 02_weight_pruning.
+    """
+    weight = _first_layer(net, inputs).weight.detach()
+    return value * weight[:, inputs.to(weight.device)].sum(dim=1)
+
+
+def without_inputs(net: nn.Module, inputs: torch.Tensor, keep_sum: bool = False) -> nn.Module:
+    """A copy of `net` whose first layer no longer reads `inputs`: their weights are zeroed.
+
+    Args:
+        net: the network (not modified).
+        inputs: bool mask of the first layer's inputs.
+        keep_sum: move the sum of those weights (per unit) into the first of
+            the inputs instead of dropping it. When the inputs all hold the same
+            constant value (MNIST's blank pixels) the network computes exactly
+            what it did, with one weight per unit instead of one per input.
+
+    Used in 02_weight_pruning.
+    """
+    _first_layer(net, inputs)
+    copy = apply_masks(net, {})
+    layer = _first_layer(copy, inputs)
+    columns = torch.nonzero(inputs).flatten().to(layer.weight.device)
+    with torch.no_grad():
+        total = layer.weight[:, columns].sum(dim=1)
+        layer.weight[:, columns] = 0.0
+        if keep_sum and len(columns):
+            layer.weight[:, columns[0]] = total
+    return copy

@@ -1,8 +1,10 @@
 """Figures: functions that take results or networks and return matplotlib figures.
 
 They compute nothing a test would need; the numbers come from `pruning` and
-`experiments`. Histograms use fixed bins and axes across k so the eye sees
-what changes, and hide the zeros (they would dominate every bin).
+`experiments`. Magnitudes sit on log axes with a tick per decade; accuracy
+is drawn as the error rate on a log axis, where the last tenths of a point and
+a collapse both show. Histograms use fixed bins and axes across k so the eye
+sees what changes, and count the zeros apart (a log axis has no place for 0).
 
 Used in every notebook.
 """
@@ -21,6 +23,7 @@ from torch import nn
 
 from helpers.config import K_LIST, REFERENCE_ACCURACY
 from helpers.model import linear_layers
+from helpers.pruning import check_k, prunable_layers
 
 sns.set_theme(style="whitegrid", context="notebook")
 METHOD_COLORS = {"weight": "C0", "unit": "C3"}
@@ -51,17 +54,34 @@ def class_balance(labels: torch.Tensor, title: str = "class balance") -> plt.Fig
     return figure
 
 
+def _accuracy_axis(axis: plt.Axes) -> None:
+    """On an axis of error (%) on a log scale, a right-hand axis that reads the same heights as accuracy (%)."""
+    right = axis.secondary_yaxis("right", functions=(lambda e: 100 - e, lambda a: 100 - a))
+    right.set_yticks([99.99, 99.9, 99.5, 99, 98, 95, 90, 80, 50, 10])
+    right.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda a, _: f"{a:g}"))
+    right.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    right.set_ylabel("accuracy (%)")
+
+
 def learning_curves(history: pd.DataFrame) -> plt.Figure:
-    """Loss and accuracy per epoch from the table `fit` returns."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+    """Loss, and error rate on a log axis (accuracy on the right), per epoch from the table `fit` returns.
+
+    Used in 01_training.
+    """
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
     left.plot(history["epoch"], history["loss"], "o-")
-    left.set(xlabel="epoch", ylabel="training loss", yscale="log", title="loss")
-    right.plot(history["epoch"], 100 * history["train_accuracy"], "o-", label="train (batches seen)")
+    left.set(xlabel="epoch", ylabel="training loss (log scale)", yscale="log", title="loss")
+    left.yaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(2.0, 3.0, 5.0)))  # labelled: a span under a decade
+    left.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    left.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    right.plot(history["epoch"], 100 * (1 - history["train_accuracy"]), "o-", label="train (batches seen)")
     for column, marker in (("validation_accuracy", "s-"), ("test_accuracy", "^-")):
         if column in history and history[column].notna().any():
-            right.plot(history["epoch"], 100 * history[column], marker, label=column.split("_")[0])
-    right.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy", ylim=(95, 100.2))
-    right.legend()
+            right.plot(history["epoch"], 100 * (1 - history[column]), marker, label=column.split("_")[0])
+    right.set(xlabel="epoch", ylabel="error (%), log scale", title="error rate", yscale="log")
+    right.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
+    _accuracy_axis(right)
+    right.legend(loc="lower left")
     figure.tight_layout()
     return figure
 
@@ -71,81 +91,188 @@ def _weights(net: nn.Module, include_output: bool = False) -> dict[str, torch.Te
     return {name: layer.weight.detach().cpu().flatten() for name, layer in (layers if include_output else layers[:-1])}
 
 
-def symlog_edges(weights: torch.Tensor, bins: int) -> tuple[np.ndarray, float]:
-    """Bin edges for a weight histogram on a symmetric-log axis, and the axis' linear threshold.
+def decade_range(weights: Mapping[str, torch.Tensor], max_decades: int = 16) -> tuple[int, int]:
+    """The decades (low, high) that hold the nonzero |w| of all `weights`: 10**low <= |w| <= 10**high.
 
-    Trained weights span several orders of magnitude, and magnitude pruning
-    cuts out the small ones: on a linear axis they all fall in the middle bin.
-    Here the edges are geometric from the 1st to the 99.9th percentile of |w|
-    on each side, so the hole that pruning cuts is visible at every k.
+    At most `max_decades` wide; smaller magnitudes are drawn in the first bin.
     """
-    magnitudes = weights[weights != 0].abs().double()
-    if len(magnitudes) == 0:
-        return np.linspace(-1, 1, bins + 1), 0.1
-    low, high = (float(q) for q in magnitudes.quantile(torch.tensor([0.01, 0.999], dtype=torch.double)))
-    high = max(high, low * 10)
-    side = np.geomspace(low, high, bins // 2 + 1)
-    return np.concatenate([-side[::-1], side]), low
+    nonzero = [w[w != 0].abs() for w in weights.values()]
+    nonzero = [w for w in nonzero if len(w)]
+    if not nonzero:
+        return -3, 0
+    high = int(np.ceil(np.log10(max(float(w.max()) for w in nonzero))))
+    low = int(np.floor(np.log10(min(float(w.min()) for w in nonzero))))
+    return max(low, high - max_decades), max(high, low + 1)
+
+
+def cut_magnitudes(net: nn.Module, ks: Sequence[float]) -> dict[float, dict[str, float]]:
+    """For each k, per prunable layer, the largest |w| that layer-wise weight pruning at k removes.
+
+    In a layer of n weights that is the round(k/100 n)-th smallest |w| (`weight_masks`'
+    count, ties included); 0.0 when k removes nothing. The histograms draw it as a line.
+    """
+    ks = [check_k(k) for k in ks]
+    ordered = {name: layer.weight.detach().abs().flatten().sort().values.cpu()
+               for name, layer in prunable_layers(net).items()}
+    return {k: {name: float(values[round(k / 100 * len(values)) - 1]) if round(k / 100 * len(values)) else 0.0
+                for name, values in ordered.items()} for k in ks}
+
+
+#: Colours of the cut lines, one per k (dark: they must show over grey and blue bars).
+CUT_COLORS = ["#d95f02", "#7b3294", "#000000", "#1b7837", "#b2182b"]
 
 
 class WeightHistograms:
-    """Per-layer histograms of the weights of `net`, ready to show the survivors of any pruning.
+    """Per-layer histograms of log10 |w| of `net`, ready to show the survivors of any pruning.
 
-    The trained distribution (grey) and each layer's bins and axes are computed
-    once from `net` (a symmetric-log axis: see `symlog_edges`); `update(pruned)`
-    only recounts the survivors (blue), so figures for different k compare
-    directly and redrawing is fast (the explorer keeps one). Zeros are hidden.
+    Trained weights span many decades (an L1-trained layer holds silenced
+    weights near 1e-11 and working ones near 1e-2), so the x axis is |w| on a
+    log scale with a tick per decade; the sign is dropped (magnitude pruning
+    ignores it). Weights that are exactly 0 cannot sit on a log axis: they get
+    their own bar at the left ("= 0") and a count in the title.
+
+    The bins, the axes and the trained distribution (grey) are computed once
+    from `net`; `update(pruned)` only recounts the survivors (blue) and the
+    zeros, so figures for different k compare directly and redrawing is fast
+    (the explorer keeps one). With `ks`, a dashed line per k marks the largest
+    |w| that layer-wise weight pruning at k removes (`cut_magnitudes`).
+
+    Args:
+        net: the trained network.
+        bins: number of bins across the decades the weights span.
+        include_output: also show the output layer (never pruned by default: no lines there).
+        ks: the k whose cuts to draw.
+        columns: panels per row (default: all in one row); fewer gives several rows and larger print.
+        decades: (low, high): the x axis spans 10**low to 10**high (default: the
+            decades `net`'s weights span, see `decade_range`); give two figures the
+            same to compare them.
+
+    Used in 01_training, 02_weight_pruning and the explorer.
     """
 
-    def __init__(self, net: nn.Module, bins: int = 60, include_output: bool = True):
+    def __init__(self, net: nn.Module, bins: int = 60, include_output: bool = True, ks: Sequence[float] = (),
+                 decades: tuple[int, int] | None = None, columns: int | None = None):
         self.include_output = include_output
         original = _weights(net, include_output)
         shapes = {name: tuple(layer.weight.shape) for name, layer in linear_layers(net)}
-        self.figure, axes = plt.subplots(1, len(original), figsize=(3.1 * len(original), 2.8), squeeze=False)
-        self.kept, self.sizes, self.edges = {}, {}, {}
+        self.low, self.high = decade_range(original) if decades is None else (int(decades[0]), int(decades[1]))
+        if not self.low < self.high:
+            raise ValueError(f"decades must be (low, high) with low < high, got {decades!r}")
+        self.bins = bins
+        edges = np.linspace(self.low, self.high, bins + 1)
+        width = (self.high - self.low) / 14  # the "= 0" bar, one bar's width to the left of the first bin
+        self.zero_at = self.low - 2 * width
+        cuts = cut_magnitudes(net, ks)
+        colors = [CUT_COLORS[i % len(CUT_COLORS)] for i in range(len(cuts))]  # dark enough to see over the bars
+        columns = len(original) if columns is None else max(1, min(int(columns), len(original)))
+        rows = -(-len(original) // columns)
+        big = columns < len(original)  # several rows: larger print
+        self.fontsize = 10 if big else 8
+        self.figure, grid = plt.subplots(rows, columns, figsize=((4.0 if big else 3.2) * columns, (3.4 if big else 3.3) * rows),
+                                         squeeze=False, layout="constrained", sharey=True)
+        for axis in grid.flatten()[len(original):]:  # empty slots of the last row
+            self.figure.delaxes(axis)
+        axes = [list(grid.flatten()[:len(original)])]
+        self.kept, self.zeros, self.sizes, self.names, self.shapes = {}, {}, {}, {}, shapes
+        self.never_pruned = linear_layers(net)[-1][0] if include_output else None
+        self.axes = dict(zip(original, axes[0]))
         for axis, (name, weights) in zip(axes[0], original.items()):
-            edges, threshold = symlog_edges(weights, bins)
-            counts = np.histogram(weights[weights != 0].numpy(), edges)[0]
-            axis.stairs(counts, edges, fill=True, color="0.82", label="trained")
-            self.kept[name] = axis.stairs(np.zeros(len(edges) - 1), edges, fill=True, color="C0", alpha=0.85,
-                                          label="kept")
-            self.sizes[name], self.edges[name] = len(weights), edges
-            axis.set_xscale("symlog", linthresh=threshold, linscale=0.2)
-            axis.set(yscale="log", ylim=(0.8, max(counts.max(), 1) * 2), xlim=(edges[0], edges[-1]),
-                     xlabel="weight (symmetric log scale)")
-            decades = [10.0 ** e for e in range(int(np.ceil(np.log10(threshold))),
-                                                 int(np.floor(np.log10(edges[-1]))) + 1)][-1:]
-            ticks = [-d for d in decades[::-1]] + [0] + decades
-            axis.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=8)
-            axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-            axis.set_title(f"layer {name} {shapes[name]}", fontsize=10)
-            axis.legend(fontsize=8, loc="upper center")
-        axes[0][0].set_ylabel("count (log)")
-        self.figure.tight_layout()
+            counts, zeros = self._count(weights)
+            axis.stairs(counts, edges, fill=False, color="0.35", lw=1.1, zorder=3, label="trained (outline)")
+            axis.bar([self.zero_at], [zeros], width=width, color="0.8")
+            self.kept[name] = axis.stairs(np.zeros(bins), edges, fill=True, color="C0", alpha=0.85,
+                                          label="kept after pruning")
+            self.zeros[name] = axis.bar([self.zero_at], [0], width=width, color="0.25",
+                                        label="exactly 0 (left bar)")
+            self.sizes[name] = len(weights)
+            for (k, cut), color in zip(cuts.items(), colors):
+                if cut.get(name, 0) > 0:
+                    axis.axvline(np.log10(cut[name]), color=color, ls="--", lw=1.3, label=f"cut at k = {k:g}%")
+            step = max(1, int(np.ceil((self.high - self.low) / 4)))  # at most five labelled decades
+            ticks = list(range(self.high, self.low - 1, -step))[::-1]
+            axis.set_xticks([self.zero_at] + ticks, ["= 0"] + [f"$10^{{{t}}}$" for t in ticks], fontsize=self.fontsize)
+            axis.tick_params(axis="y", labelsize=self.fontsize)
+            axis.set_xticks(range(self.low, self.high + 1), minor=True)
+            axis.set(yscale="log", ylim=(0.8, 2 * max(self.sizes.values())), xlim=(self.zero_at - 0.8 * width, self.high),
+                     xlabel="|w| (log scale)")
+            self._title(name, zeros)
+        for axis in grid[:, 0]:
+            axis.set_ylabel("weights per bin (log)", fontsize=self.fontsize)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        for axis in axes[0][1:]:  # lines drawn only in some layers still get one legend entry
+            for handle, label in zip(*axis.get_legend_handles_labels()):
+                if label not in labels:
+                    handles.append(handle), labels.append(label)
+        self.figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6), fontsize=self.fontsize,
+                           frameon=False)
+        self.legend_labels = labels
+
+    def _count(self, weights: torch.Tensor) -> tuple[np.ndarray, int]:
+        """Counts per bin of log10 |w| of the nonzero weights (clipped into the range), and the zeros."""
+        values = weights.numpy()
+        nonzero = values[values != 0]
+        logs = np.clip(np.log10(np.abs(nonzero, dtype=np.float64)), self.low, self.high)
+        return np.histogram(logs, bins=self.bins, range=(self.low, self.high))[0], len(values) - len(nonzero)
+
+    def _title(self, name: str, zeros: int | None) -> None:
+        """Layer, shape and (unless `zeros` is None) the count of exact zeros."""
+        out, inputs = self.shapes[name]
+        title = f"layer {name} ({out}×{inputs})" + (", never pruned" if name == self.never_pruned else "")
+        if zeros is not None:
+            title += f"\n{zeros:,} exactly 0 ({100 * zeros / self.sizes[name]:.1f}%)"
+        self.axes[name].set_title(title, fontsize=self.fontsize + 1)
 
     def update(self, pruned: nn.Module | None) -> plt.Figure:
-        """Draw the nonzero weights of `pruned` (None: none) over the trained distribution."""
+        """Draw the nonzero weights of `pruned` (None: none) over the trained distribution, and count its zeros."""
         survivors = _weights(pruned, self.include_output) if pruned is not None else {}
         for name, stairs in self.kept.items():
-            kept = survivors[name][survivors[name] != 0].numpy() if name in survivors else np.zeros(0)
-            stairs.set_data(np.histogram(kept, self.edges[name])[0])
-            stairs.set_label(f"kept ({100 * len(kept) / self.sizes[name]:.1f}%)")
-            stairs.axes.legend(fontsize=8, loc="upper center")
+            counts, zeros = self._count(survivors[name]) if name in survivors else (np.zeros(self.bins), 0)
+            stairs.set_data(counts)
+            self.zeros[name][0].set_height(zeros)
+            self._title(name, zeros)
         return self.figure
 
 
 def weight_histograms(net: nn.Module, pruned: nn.Module | None = None, bins: int = 60,
-                      include_output: bool = True) -> plt.Figure:
-    """Per-layer histograms of the weights of `net`, with the survivors in `pruned` drawn over them.
+                      include_output: bool = True, ks: Sequence[float] = (),
+                      decades: tuple[int, int] | None = None, columns: int | None = 3,
+                      threshold: float | None = None, threshold_label: str | None = None) -> plt.Figure:
+    """Per-layer histograms of log10 |w| of `net`, with the survivors in `pruned` drawn over them.
 
     Bins and axes depend on `net` only, so figures for different k compare directly.
+    With `ks`, a dashed line per k marks where layer-wise weight pruning cuts; with
+    `threshold`, a dotted line marks that |w| in every panel (`threshold_label` names it).
+    Without `pruned` and without exact zeros in `net`, the "= 0" bar and its count are left out.
+    Panels come `columns` to a row (None: one row). See `WeightHistograms`.
+
+    Used in 01_training and 02_weight_pruning.
     """
-    panel = WeightHistograms(net, bins, include_output)
+    panel = WeightHistograms(net, bins, include_output, ks, decades, columns)
+    if threshold is not None:
+        for axis in panel.axes.values():
+            axis.axvline(np.log10(threshold), color="C3", ls=":", lw=1.6,
+                         label=threshold_label or f"|w| = {threshold:g}")
     if pruned is None:
-        for stairs in panel.kept.values():
+        no_zeros = all(int((w == 0).sum()) == 0 for w in _weights(net, include_output).values())
+        for name, stairs in panel.kept.items():
             stairs.remove()
+            panel.zeros[name].remove()
+            if no_zeros:  # nothing to count at "= 0": drop the bar's tick and the count
+                axis = panel.axes[name]
+                ticks = [(t, label.get_text()) for t, label in zip(axis.get_xticks(), axis.get_xticklabels())
+                         if label.get_text() != "= 0"]
+                axis.set_xticks([t for t, _ in ticks], [label for _, label in ticks], fontsize=panel.fontsize)
+                axis.set_xlim(panel.low, panel.high)
+                panel._title(name, None)
+        panel.figure.legends[0].remove()
+        handles, labels = [], []
         for axis in panel.figure.axes:
-            axis.legend(fontsize=8, loc="upper right")
+            for handle, label in zip(*axis.get_legend_handles_labels()):
+                if label not in labels:
+                    handles.append(handle), labels.append(label)
+        if labels:
+            panel.figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6),
+                                fontsize=panel.fontsize, frameon=False)
         return panel.figure
     return panel.update(pruned)
 
@@ -163,84 +290,463 @@ def digit_strip(images: torch.Tensor, titles: Sequence[str], title: str = "") ->
     return figure
 
 
-def unit_norms(net: nn.Module, k: float | None = None) -> plt.Figure:
-    """Per hidden layer, the distribution of the L2 norms of the units' weight rows.
+def unit_norms(net: nn.Module, k: float | None = None, activity: pd.DataFrame | None = None,
+               bins: int = 40) -> plt.Figure:
+    """Per hidden layer, a histogram of the L2 norms of the units' weight rows, on a log axis.
 
-    With `k`, a line marks the threshold below which unit pruning removes units.
+    Trained with an L1 penalty, the norms span many decades (silenced rows sit
+    near 1e-10, working ones near 1): on a linear axis the silenced ones fill
+    one bar at zero. The bins are the same in every layer.
+
+    Args:
+        net: the network.
+        k: draw a dashed line at the largest norm that unit pruning at k% removes
+            (every unit at or left of it goes).
+        activity: a `helpers.experiments.unit_activity` table of `net`; the bars are
+            then split into units active on some of its images (red) and units
+            never active on them (grey).
+        bins: number of bins.
+
+    Used in 03_unit_pruning.
     """
     layers = linear_layers(net)[:-1]
-    figure, axes = plt.subplots(1, len(layers), figsize=(3.1 * len(layers), 2.8), squeeze=False)
-    for axis, (name, layer) in zip(axes[0], layers):
-        norms = layer.weight.detach().cpu().norm(dim=1).numpy()
-        sns.histplot(norms, bins=40, ax=axis, color="C3")
-        pruned = round(k / 100 * len(norms)) if k is not None else 0  # as many as unit pruning removes
+    norms = {name: layer.weight.detach().cpu().norm(dim=1).double().numpy() for name, layer in layers}
+    every = np.concatenate(list(norms.values()))
+    positive = every[every > 0]
+    low, high = (positive.min(), positive.max()) if len(positive) else (1e-3, 1.0)
+    floor = low / 2  # an all-zero row (a pruned unit) is drawn in the first bin
+    edges = np.geomspace(floor / 1.01, max(high, low * 10) * 1.01, bins + 1)
+    figure, axes = plt.subplots(1, len(layers), figsize=(3.3 * len(layers), 3.2), squeeze=False, sharex=True)
+    for axis, (name, _) in zip(axes[0], layers):
+        values = np.maximum(norms[name], floor)
+        if activity is not None:
+            alive = activity.loc[activity["layer"] == name, "alive"].to_numpy(dtype=bool)
+            if len(alive) != len(values):
+                raise ValueError(f"activity has {len(alive)} units for layer {name!r}, the network {len(values)}")
+            axis.hist([values[alive], values[~alive]], bins=edges, stacked=True, color=["C3", "0.6"],
+                      label=["live: active on some image", "dead: never active"])
+            title = f"layer {name}: {alive.sum()} live, {(~alive).sum()} dead"
+        else:
+            axis.hist(values, bins=edges, color="C3", label="units")
+            title = f"layer {name}: {len(values)} units"
+        pruned = round(k / 100 * len(values)) if k is not None else 0  # as many as unit pruning removes
         if pruned:
-            threshold = np.sort(norms)[pruned - 1]
-            axis.axvline(threshold, color="k", ls="--", lw=1, label=f"k = {k}%")
-            axis.legend(fontsize=8)
-        axis.set(title=f"layer {name}: {len(norms)} units", xlabel="L2 norm of the row", ylabel="")
-    axes[0][0].set_ylabel("units")
+            axis.axvline(np.sort(norms[name])[pruned - 1], color="k", ls="--", lw=1.2,
+                         label=f"cut of unit pruning at k = {k:g}%: it removes every unit at or left of the line")
+            title += f"; {pruned} cut"
+        axis.set_xscale("log")
+        decades = np.arange(np.floor(np.log10(edges[0])), np.ceil(np.log10(edges[-1])) + 1)
+        step = max(1, int(np.ceil(len(decades) / 6)))
+        axis.set_xticks(10.0 ** decades[decades % step == 0])
+        axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        axis.set_yscale("log")
+        axis.set_ylim(0.7, None)
+        axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("L2 norm of the row (log scale)")
+    axes[0][0].set_ylabel("units (log scale)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.tight_layout()
+    if activity is not None or pruned:
+        figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
+        figure.subplots_adjust(bottom=0.3)
+    return figure
+
+
+def error_vs_cost(results: pd.DataFrame, x: str = "weights_kept", baseline: float | None = None,
+                  n: int | None = None, label_ks: Sequence[float] = (), axis: plt.Axes | None = None,
+                  xlabel: str | None = None) -> plt.Figure:
+    """Test error (100 - accuracy, log axis) of each method against a cost (log axis, less cost to the right).
+
+    Args:
+        results: columns method, k, accuracy (0-1) and the column `x`, e.g. a
+            `sweep` table (weights_kept) with a "flops" column added.
+        x: the cost: "weights_kept" (storage) or "flops" (multiply-adds of the
+            compacted network: compute).
+        baseline: accuracy of the unpruned network, drawn as a dotted line.
+        n: test images; with it each line gets a band of ±1 binomial standard error.
+        label_ks: write "k = ..." beside these points of each method.
+        axis: draw into this axis instead of a new figure.
+        xlabel: the x label (default: says what `x` is).
+
+    Used in 03_unit_pruning.
+    """
+    missing = {"method", "k", "accuracy", x} - set(results.columns)
+    if missing:
+        raise ValueError(f"results lacks the columns {sorted(missing)}")
+    if axis is None:
+        figure, axis = plt.subplots(figsize=(6.4, 4.2))
+    figure = axis.figure
+    floor = 0.01
+    for method, group in results.sort_values(x).groupby("method", sort=False):
+        accuracy = group["accuracy"].to_numpy()
+        error = np.clip(100 * (1 - accuracy), floor, None)
+        color = METHOD_COLORS.get(method)
+        axis.plot(group[x], error, marker="o", ms=3, color=color, label=f"{method} pruning, one-shot")
+        if n:
+            spread = 100 * np.sqrt(accuracy * (1 - accuracy) / n)
+            axis.fill_between(group[x], np.clip(error - spread, floor, None), error + spread, color=color,
+                              alpha=0.35, lw=0.6)
+        for k in label_ks:
+            point = group[group["k"] == k]
+            if len(point):
+                axis.annotate(f"k = {k:g}", (point[x].iloc[0], np.clip(100 * (1 - point["accuracy"].iloc[0]), floor,
+                                                                         None)),
+                              xytext=(6, -12) if method == "weight" else (-6, 8), textcoords="offset points", fontsize=7,
+                              ha="left" if method == "weight" else "right", color=color,
+                              bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
+    if baseline is not None:
+        axis.axhline(max(100 * (1 - baseline), floor), color="0.4", lw=1, ls=":",
+                     label=f"unpruned ({100 * baseline:.2f}%)")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.invert_xaxis()
+    # extra ticks between 1 and 2 %: where the pruned networks near the unpruned one are compared
+    axis.yaxis.set_major_locator(matplotlib.ticker.FixedLocator([0.01, 0.1, 1, 1.3, 1.6, 2, 3, 5, 10, 20, 50, 100]))
+    axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
+    axis.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axis.tick_params(axis="y", labelsize=8)
+    default = {"weights_kept": "weights kept (nonzero weights of compact()), log scale, fewer →",
+               "flops": "multiply-adds per image of compact(), log scale, fewer →"}.get(x, x)
+    axis.set(xlabel=xlabel or default, ylabel="test error (%), log scale", ylim=(None, 100))
+    axis.legend(fontsize=8, loc="upper left")
     figure.tight_layout()
     return figure
 
 
 def pixel_survival(net: nn.Module) -> torch.Tensor:
-    """For each of the 784 input pixels, the share of its first-layer connections that are nonzero.
-
-    Only connections into live units count: a pixel wired only to pruned units is not seen.
-    """
+    """For each of the 784 input pixels, the share of its first-layer connections that are nonzero (28 x 28)."""
     weight = linear_layers(net)[0][1].weight.detach().cpu()
+    if weight.shape[1] != 784:
+        raise ValueError(f"pixel maps need a first layer that reads 784 pixels, got {weight.shape[1]} inputs")
     return (weight != 0).float().mean(dim=0).reshape(28, 28)
 
 
-def pixel_maps(nets: Mapping[str, nn.Module], axes: Sequence[plt.Axes] | None = None) -> plt.Figure:
-    """28x28 maps of `pixel_survival` for several pruned networks, one panel each, same colour scale."""
+PIXEL_VALUES = ("kept", "magnitude")
+
+
+def pixel_values(net: nn.Module, value: str = "kept") -> torch.Tensor:
+    """What a pixel map shows for each of the 784 pixels (28 x 28).
+
+    Args:
+        net: a network whose first Linear layer reads the 784 pixels.
+        value: "kept": the share of the pixel's first-layer connections that are
+            nonzero, divided by the share of the whole layer (1 = as many as the
+            average pixel; the map does not fade to black as k grows);
+            "magnitude": the sum of |w| over the pixel's first-layer connections.
+
+    Used in 02_weight_pruning, 03_unit_pruning and the explorer (through `pixel_maps`).
+    """
+    if value not in PIXEL_VALUES:
+        raise ValueError(f"value must be one of {PIXEL_VALUES}, got {value!r}")
+    if value == "kept":
+        share = pixel_survival(net)
+        return share / share.mean() if share.mean() > 0 else share
+    weight = linear_layers(net)[0][1].weight.detach().cpu()
+    pixel_survival(net)  # checks the shape
+    return weight.abs().sum(dim=0).reshape(28, 28)
+
+
+def pixel_maps(nets: Mapping[str, nn.Module], axes: Sequence[plt.Axes] | None = None,
+               value: str = "kept") -> plt.Figure:
+    """28x28 maps of `pixel_values` for several networks, one panel each, one colour scale and a colour bar.
+
+    Pixels with no connection left (value 0) are light grey, apart from the colour scale.
+    "kept" is drawn on a log scale from a tenth to ten times the layer's average
+    share (values beyond share the end colours); "magnitude" on a log scale over
+    three decades below the largest value of all panels.
+    """
+    maps = {title: pixel_values(net, value).numpy() for title, net in nets.items()}
     if axes is None:
-        figure, axes = plt.subplots(1, len(nets), figsize=(2.3 * len(nets), 2.6), squeeze=False)
+        figure, axes = plt.subplots(1, len(nets), figsize=(2.2 * len(nets) + 1.2, 2.6), squeeze=False,
+                                    layout="constrained")
         axes = axes[0]
     figure = axes[0].figure
+    if value == "kept":
+        norm, label = matplotlib.colors.LogNorm(0.1, 10), "share of connections kept\n÷ layer's share (log)"
+    else:
+        top = max((float(m.max()) for m in maps.values()), default=1.0) or 1.0
+        norm, label = matplotlib.colors.LogNorm(top / 1000, top), "Σ|w| of the pixel's\nconnections (log)"
+    colours = matplotlib.colormaps["viridis"].with_extremes(bad="0.88")
     image = None
-    for axis, (title, net) in zip(axes, nets.items()):
+    for axis, (title, values) in zip(axes, maps.items()):
         axis.clear()
-        image = axis.imshow(pixel_survival(net), cmap="magma", vmin=0, vmax=1)
+        image = axis.imshow(np.ma.masked_equal(values, 0), cmap=colours, norm=norm)
         axis.set_title(title, fontsize=10)
         axis.axis("off")
     if image is not None and len(figure.axes) == len(nets):
-        figure.colorbar(image, ax=list(axes), shrink=0.8, label="connections kept")
+        bar = figure.colorbar(image, ax=list(axes), shrink=0.85, label=label + "\n(grey: none)",
+                              extend="both" if value == "kept" else "min")
+        if value == "kept":
+            bar.set_ticks([0.1, 0.3, 1, 3, 10], labels=["0.1×", "0.3×", "1×", "3×", "10×"])
     return figure
 
 
 def accuracy_vs_k(results: pd.DataFrame, baseline: float | None = None, reference: bool = True,
                   title: str = "One-shot pruning of the 784-1000-1000-500-200-10 MLP",
-                  axis: plt.Axes | None = None, style_by: str | None = None) -> plt.Figure:
-    """Test accuracy against k for each method in `results` (a `sweep` table).
+                  axis: plt.Axes | None = None, style_by: str | None = None, label: str | None = None) -> plt.Figure:
+    """Test error (100 - accuracy) against k for each method in `results` (a `sweep` table), on a log axis.
+
+    On a log axis of the error both the last tenths of a point (1.4% against 1.6%
+    error) and a collapse (90% error is chance) are visible; the right axis reads
+    the same heights as accuracy.
 
     Args:
         results: columns method, k, accuracy (0-1); an optional column named by
-            `style_by` (e.g. "procedure") gives one line style per value, and
-            an optional "std" column draws error bars.
+            `style_by` (e.g. "procedure" or "recipe") gives one line style per value,
+            an optional "se" (standard error) or else "std" column draws error
+            bars, and an optional "n" column (seeds averaged) goes into the labels.
         baseline: accuracy of the unpruned network, drawn as a reference line.
-        reference: also draw the reference notebook's published numbers (dashed).
+        reference: also draw the reference notebook's published numbers (dashed) for the methods in `results`.
+        title: the axis title.
+        axis: draw into this axis instead of a new figure.
+        style_by: a column whose values get one line style each.
+        label: what our lines are, e.g. "ours, L1 recipe" (default "ours"; with
+            `style_by` the column's value is used instead).
+
+    Returns:
+        The figure. Legend labels read "weight, ours", "weight, one-shot, 3 seeds
+        (mean ± std)", "unit, reference notebook".
+
+    Used in 02_weight_pruning, 03_unit_pruning and benchmarks.seeds.
     """
+    missing = {"method", "k", "accuracy"} - set(results.columns)
+    if missing:
+        raise ValueError(f"results lacks the columns {sorted(missing)}")
     if axis is None:
         figure, axis = plt.subplots(figsize=(8, 4.6))
     figure = axis.figure
     styles = ["-", "-.", ":", (0, (5, 1))]
-    groups = results.groupby(["method"] + ([style_by] if style_by else []), sort=False)
-    for key, group in groups:
-        method = key[0] if isinstance(key, tuple) else key
-        label = " / ".join(map(str, key)) if isinstance(key, tuple) else f"{method} pruning (ours)"
-        ls = styles[list(results[style_by].unique()).index(key[1]) % len(styles)] if style_by else "-"
-        axis.errorbar(group["k"], 100 * group["accuracy"],
-                      yerr=100 * group["std"] if "std" in group else None,
-                      marker="o", ms=4, ls=ls, color=METHOD_COLORS.get(method), label=label, capsize=2)
+    values = list(results[style_by].unique()) if style_by else []
+    floor = 0.01  # an error of 0 cannot sit on a log axis
+    errors = []
+    for key, group in results.groupby(["method"] + ([style_by] if style_by else []), sort=False):
+        method, value = (key[0], key[1]) if style_by else (key[0] if isinstance(key, tuple) else key, None)
+        parts = [str(method), str(value) if style_by else (label or "ours")]
+        spread = next((column for column in ("se", "std") if column in group), None)
+        if "n" in group and group["n"].max() > 1:
+            parts.append(f"{group['n'].max():g} seeds"
+                         + {"se": " (mean ± standard error)", "std": " (mean ± std)", None: ""}[spread])
+        error = (100 * (1 - group["accuracy"])).clip(lower=floor)
+        errors.append(error.min())
+        axis.errorbar(group["k"], error, yerr=100 * group[spread] if spread else None,
+                      marker="o", ms=4, ls=styles[values.index(value) % len(styles)] if style_by else "-",
+                      color=METHOD_COLORS.get(method), label=", ".join(parts), capsize=2)
     if reference:
-        for method, values in REFERENCE_ACCURACY.items():
-            axis.plot(K_LIST, values, ls="--", marker="x", ms=4, lw=1, alpha=0.7, color=METHOD_COLORS[method],
-                      label=f"{method} pruning (reference notebook)")
+        for method, accuracies in REFERENCE_ACCURACY.items():
+            if method not in set(results["method"]):
+                continue
+            axis.plot(K_LIST, [100 - a for a in accuracies], ls="--", marker="x", ms=4, lw=1, alpha=0.7,
+                      color=METHOD_COLORS[method], label=f"{method}, reference notebook")
     if baseline is not None:
-        axis.axhline(100 * baseline, color="0.4", lw=1, ls=":", label=f"unpruned ({100 * baseline:.2f}%)")
-    axis.set(xlabel="k: % pruned in each layer", ylabel="test accuracy (%)", title=title, ylim=(0, 101))
-    axis.legend(fontsize=8, loc="lower left")
+        errors.append(100 * (1 - baseline))
+        axis.axhline(max(100 * (1 - baseline), floor), color="0.4", lw=1, ls=":",
+                     label=f"unpruned ({100 * baseline:.2f}%)")
+    axis.axhline(90, color="0.6", lw=0.8, ls=(0, (1, 3)), label="chance (10% accuracy)")
+    axis.set_yscale("log")
+    axis.set_ylim(max(min(errors, default=1) * 0.6, floor), 100)
+    axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
+    _accuracy_axis(axis)
+    axis.set(xlabel="k: % pruned in each layer", ylabel="test error (%), log scale", title=title)
+    handles, labels = axis.get_legend_handles_labels()
+    ours = [i for i, handle in enumerate(handles) if isinstance(handle, matplotlib.container.ErrorbarContainer)]
+    order = ours + [i for i in range(len(handles)) if i not in ours]  # our lines first, then the references
+    axis.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=8, loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+PROCEDURE_STYLES = {"one-shot": ("o", "0.55"), "fine-tuned": ("D", "C0"), "iterative": ("s", "C2"),
+                    "gradual": ("^", "C1")}
+
+
+def dumbbell(results: pd.DataFrame, start: str = "one-shot", baseline: float | None = None,
+             title: str = "What retraining brings back", axis: plt.Axes | None = None) -> plt.Figure:
+    """One row per (method, k): the test error of `start` joined to each other procedure's, on a log axis.
+
+    Error rate (100 - accuracy) on a log axis shows both a collapse (90% error) and the
+    last tenths of a point (1.5% vs 1.7%) in one picture; the error bars say which gaps
+    exceed the noise.
+
+    Args:
+        results: columns method, k, procedure, accuracy (0-1) and optionally
+            standard_error (0-1), drawn as ±1 standard error bars. Rows are drawn in
+            the order their (method, k) first appears; the procedures in each row are
+            nudged apart vertically so that overlapping ones stay visible.
+        start: the procedure each row's bar starts from.
+        baseline: accuracy of the unpruned network, drawn as a vertical line.
+
+    Raises:
+        ValueError: missing columns, or no row of `start`.
+
+    Used in 04_fine_tuning.
+    """
+    missing = {"method", "k", "procedure", "accuracy"} - set(results.columns)
+    if missing:
+        raise ValueError(f"results lacks the columns {sorted(missing)}")
+    if start not in set(results["procedure"]):
+        raise ValueError(f"no rows of the procedure {start!r} to start from")
+    if axis is None:
+        rows = results[["method", "k"]].drop_duplicates()
+        figure, axis = plt.subplots(figsize=(8.5, 0.45 * len(rows) + 1.4))
+    figure = axis.figure
+    pairs = list(dict.fromkeys(zip(results["method"], results["k"])))
+    procedures = [start] + [p for p in dict.fromkeys(results["procedure"]) if p != start]
+    nudge = {p: 0.32 * (i / max(len(procedures) - 1, 1) - 0.5) for i, p in enumerate(procedures)}
+    for row, (method, k) in enumerate(pairs):
+        group = results[(results["method"] == method) & (results["k"] == k)]
+        errors = 100 * (1 - group["accuracy"])
+        axis.plot([errors.min(), errors.max()], [row, row], color="0.8", lw=5, solid_capstyle="round", zorder=1)
+    for procedure in procedures:
+        marker, color = PROCEDURE_STYLES.get(procedure, ("o", None))
+        done = results[results["procedure"] == procedure]
+        y = [pairs.index((m, k)) + nudge[procedure] for m, k in zip(done["method"], done["k"])]
+        axis.errorbar(100 * (1 - done["accuracy"]), y,
+                      xerr=100 * done["standard_error"] if "standard_error" in done else None,
+                      fmt=marker, color=color, ms=6, capsize=2, lw=1, label=procedure, zorder=3)
+    if baseline is not None:
+        axis.axvline(100 * (1 - baseline), color="0.3", lw=1, ls=":", label=f"unpruned ({100 * baseline:.2f}%)")
+    axis.set_xscale("log")
+    axis.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+    axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}%"))
+    axis.set_yticks(range(len(pairs)), [f"{method}, k = {k:g}" for method, k in pairs])
+    axis.set_ylim(len(pairs) - 0.5, -0.5)
+    axis.set(xlabel="test error = 100 - accuracy (%, log scale), bars: ±1 standard error", title=title)
+    axis.grid(True, which="minor", axis="x", lw=0.3)
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    figure.tight_layout()
+    return figure
+
+
+FORM_MARKERS = {"CSR": "o", "dense + gzip": "s", "compacted": "^", "nn.Sequential": "D", "to_inference": "D"}
+
+
+def _series(row) -> str:
+    return "dense network" if row.method == "dense" else f"{row.method}, {row.form}, {row.procedure}"
+
+
+def pareto(points: pd.DataFrame, x: str = "speedup", accuracy: str = "validation_accuracy",
+           floor: float | None = None, axis: plt.Axes | None = None, xlabel: str | None = None,
+           legend: str | None = "upper left") -> plt.Figure:
+    """Error (log axis) against a measured gain or cost (log axis, better to the right), one marker per
+    network and form, the Pareto front joined and ringed, every point labelled with its k.
+
+    The error axis is zoomed on the networks worth shipping (up to 4x the error of `floor`); points
+    beyond it sit on the top edge (their errors are in the table).
+
+    Args:
+        points: a `helpers.deploy.shipping_table` (or its rows): method, k, procedure, form, the columns
+            `accuracy` (0-1) and `x`, and a boolean column "front"; rows with a False "eligible"
+            column are drawn faded.
+        x: "speedup" (more is better) or "bytes" (less is better: the axis is inverted); any other
+            column is drawn as more-is-better.
+        accuracy: the accuracy column drawn (validation: the one networks are chosen on).
+        floor: the lowest accuracy worth shipping (0-1), drawn as a dotted line.
+        axis: draw into this axis instead of a new figure.
+        xlabel: the x label (default: says what `x` is).
+        legend: where the legend goes ("outside": to the right of the axis; None: no legend).
+
+    Colour: method (dense in black); marker: form; filled: fine-tuned, hollow: one-shot.
+
+    Used in 05_speed_and_size.
+    """
+    missing = {"method", "k", "procedure", "form", accuracy, x, "front"} - set(points.columns)
+    if missing:
+        raise ValueError(f"points lacks the columns {sorted(missing)}")
+    if axis is None:
+        figure, axis = plt.subplots(figsize=(6.4, 4.6))
+    figure = axis.figure
+    eligible = points["eligible"] if "eligible" in points else pd.Series(True, index=points.index)
+    true_error = (100 * (1 - points[accuracy])).clip(lower=0.01)
+    shown = true_error[eligible] if eligible.any() else true_error
+    top = min(100.0, 4 * max(shown.max(), 100 * (1 - floor) if floor is not None else 0))
+    error = true_error.clip(upper=top)
+    for series, group in points.groupby(points.apply(_series, axis=1), sort=False):
+        first = group.iloc[0]
+        color = "0.1" if first["method"] == "dense" else METHOD_COLORS.get(first["method"], "0.4")
+        filled = first["procedure"] != "one-shot"
+        labelled = False
+        for faded in (False, True):
+            part = group[(~eligible[group.index]) == faded]
+            if len(part):
+                axis.plot(part[x], error[part.index], ls="none", marker=FORM_MARKERS.get(first["form"], "D"), ms=7,
+                          color=color, mfc=color if filled else "white", alpha=0.3 if faded else 1, clip_on=False,
+                          label=None if labelled else series)
+                labelled = True
+        for index, row in group.iterrows():
+            text = "dense" if row["method"] == "dense" else f"{row['k']:g}"
+            axis.annotate(text, (row[x], error[index]), xytext=(5, 3), textcoords="offset points", fontsize=7,
+                          color=color, alpha=0.4 if not eligible[index] else 1)
+    front = points[points["front"].astype(bool)].sort_values(x)
+    if len(front):
+        axis.plot(front[x], error[front.index], color="0.2", lw=1, ls="--", zorder=1)
+        axis.plot(front[x], error[front.index], ls="none", marker="o", ms=13, mfc="none", mec="0.2", mew=1.2,
+                  label="Pareto front")
+    if floor is not None:
+        axis.axhline(100 * (1 - floor), color="0.4", lw=1, ls=":", label=f"worth shipping: above {100 * floor:.1f}%")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_ylim(None, top * 1.05)
+    if x == "bytes":
+        axis.invert_xaxis()
+    ticks = matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0))
+    axis.xaxis.set_major_locator(ticks)
+    axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+        (lambda b, _: f"{b / 1e6:g} MB") if x == "bytes" else (lambda v, _: f"{v:g}x" if x == "speedup" else f"{v:g}")))
+    axis.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
+    _accuracy_axis(axis)
+    default = {"speedup": "measured speedup over dense, same kernel (log scale)",
+               "bytes": "bytes on disk (log scale, smaller to the right)"}.get(x, x)
+    axis.set(xlabel=xlabel or default, ylabel=f"{accuracy.replace('_', ' ').replace('accuracy', 'error')} (%), log")
+    if legend == "outside":
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.15, 1), borderaxespad=0)
+    elif legend:
+        axis.legend(fontsize=7, loc=legend)
+    figure.tight_layout()
+    return figure
+
+
+def speed_and_size_vs_k(table: pd.DataFrame) -> plt.Figure:
+    """Three panels against k: test error, measured speedup (with the FLOP ratio dotted) and times smaller
+    on disk, one line per method and form, solid one-shot and dashed fine-tuned.
+
+    Args:
+        table: a `helpers.deploy.shipping_table`: method, k, procedure, form, accuracy, speedup,
+            flop_ratio, smaller. The dense rows are left out (they are the reference, 1x).
+
+    Used in 05_speed_and_size.
+    """
+    missing = {"method", "k", "procedure", "form", "accuracy", "speedup", "flop_ratio", "smaller"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks the columns {sorted(missing)}")
+    pruned = table[table["method"] != "dense"].sort_values("k")
+    figure, (accuracy_axis, speed_axis, size_axis) = plt.subplots(1, 3, figsize=(15, 4.4))
+    styles = {"one-shot": "-", "fine-tuned": "--"}
+    for (method, procedure), group in pruned.groupby(["method", "procedure"], sort=False):
+        first = group.drop_duplicates("k")
+        accuracy_axis.plot(first["k"], (100 * (1 - first["accuracy"])).clip(lower=0.01), ls=styles.get(procedure, "-."),
+                           marker="o", ms=4, color=METHOD_COLORS.get(method), label=f"{method}, {procedure}")
+    for (method, form, procedure), group in pruned.groupby(["method", "form", "procedure"], sort=False):
+        color = METHOD_COLORS.get(method) if form != "dense + gzip" else "C2"
+        ls, marker = styles.get(procedure, "-."), FORM_MARKERS.get(form, "o")
+        label = f"{method}, {form}, {procedure}"
+        speed_axis.plot(group["k"], group["speedup"], ls=ls, marker=marker, ms=5, color=color, label=label)
+        size_axis.plot(group["k"], group["smaller"], ls=ls, marker=marker, ms=5, color=color, label=label)
+        if procedure == "one-shot" and form != "dense + gzip":
+            speed_axis.plot(group["k"], group["flop_ratio"], ls=":", color=color, lw=1,
+                            label=f"{method}, {form}, FLOP ratio")
+    speed_axis.axhline(1, color="0.4", lw=1)
+    size_axis.axhline(1, color="0.4", lw=1)
+    accuracy_axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
+    accuracy_axis.set(yscale="log", xlabel="k (%)", ylabel="test error (%), log", title="accuracy")
+    _accuracy_axis(accuracy_axis)
+    speed_axis.set(yscale="log", xlabel="k (%)", ylabel="speedup over dense, same kernel (log)",
+                   title="forward pass, whole test set")
+    size_axis.set(yscale="log", xlabel="k (%)", ylabel="times smaller than the dense file (log)", title="size on disk")
+    for axis in (accuracy_axis, speed_axis, size_axis):
+        axis.legend(fontsize=7, loc="upper left")
     figure.tight_layout()
     return figure

@@ -34,7 +34,8 @@ from helpers.config import K_LIST
 from helpers.model import linear_layers
 
 __all__ = ["K_LIST", "check_k", "rank", "Ranking", "prunable_layers", "weight_masks", "unit_masks", "masks_for",
-           "apply_masks", "apply_masks_", "check_masks", "prune", "compact", "sparsity", "flops", "weights_kept", "METHODS", "SCOPES"]
+           "apply_masks", "apply_masks_", "check_masks", "prune", "compact", "sparsity", "flops", "weights_kept", "METHODS", "SCOPES",
+           "magnitudes", "pruned_below"]
 
 METHODS = ("weight", "unit")
 SCOPES = ("layer", "global")
@@ -302,3 +303,87 @@ def sparsity(net: nn.Module) -> pd.DataFrame:
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     table["kept %"] = 100 * table["nonzero"] / table["weights"]
     return table
+
+
+def _check_below(below: float) -> float:
+    if isinstance(below, bool) or not isinstance(below, (int, float)) or not 0 < below < math.inf:
+        raise ValueError(f"below must be a positive magnitude, got {below!r}")
+    return below
+
+
+def magnitudes(net: nn.Module, below: float = 1e-6, include_output: bool = True) -> pd.DataFrame:
+    """Per Linear layer, how small its weights are: the two groups an L1 penalty leaves.
+
+    Training with L1 (`RECIPE["l1"]`) drives the weights a layer does not need to about
+    1e-11 ("silenced") while the others keep working at 1e-3 to 1e-1; without L1 hardly
+    any weight gets that small. This table measures both groups.
+
+    Args:
+        net: the network.
+        below: weights with |w| < `below` count as silenced (> 0).
+        include_output: include the output layer.
+
+    Returns:
+        One row per layer: layer, shape, weights, median_abs (median |w|), below
+        (weights with |w| < `below`), below_percent, silenced_median (median |w|
+        of those, NaN if none), working_low and working_high (5th and 95th
+        percentiles of |w| among the others, NaN if none).
+
+    Raises:
+        ValueError: `below` is not a positive number.
+
+    >>> net = nn.Sequential(nn.Linear(4, 1, bias=False))
+    >>> _ = net[0].weight.data.copy_(torch.tensor([[1e-11, -2e-11, 0.01, -0.1]]))
+    >>> table = magnitudes(net)
+    >>> int(table["below"][0]), float(table["below_percent"][0])
+    (2, 50.0)
+
+    Used in 01_training and 02_weight_pruning.
+    """
+    _check_below(below)
+    layers = linear_layers(net) if include_output else linear_layers(net)[:-1]
+    rows = []
+    for name, layer in layers:
+        size = layer.weight.detach().abs().flatten().double().cpu()
+        silenced, working = size[size < below], size[size >= below]
+        low, high = (working.quantile(torch.tensor([0.05, 0.95], dtype=torch.double)).tolist() if len(working)
+                     else (math.nan, math.nan))
+        rows.append(dict(layer=name, shape=tuple(layer.weight.shape), weights=len(size),
+                         median_abs=float(size.median()), below=len(silenced),
+                         below_percent=100 * len(silenced) / len(size),
+                         silenced_median=float(silenced.median()) if len(silenced) else math.nan,
+                         working_low=low, working_high=high))
+    return pd.DataFrame(rows)
+
+
+def pruned_below(net: nn.Module, ks: list[float] = K_LIST, below: float = 1e-6, scope: str = "layer") -> pd.DataFrame:
+    """For each k, how many of the weights that weight pruning removes had |w| < `below` already.
+
+    With an L1-trained network, up to k of about 90 nearly all of them: one-shot
+    pruning then removes what training had silenced.
+
+    Args:
+        net: the trained network.
+        ks: percentages to prune.
+        below: the magnitude under which a weight counts as silenced.
+        scope: "layer" or "global", as in `weight_masks`.
+
+    Returns:
+        One row per k: k, pruned (weights removed from the prunable layers),
+        pruned_below (of those, how many had |w| < `below`), below_percent
+        (their share of the pruned ones; NaN when nothing is pruned).
+
+    Used in 02_weight_pruning.
+    """
+    _check_below(below)
+    ks = [check_k(k) for k in ks]
+    ranking = rank(net, "weight", scope)
+    small = {name: layer.weight.detach().abs() < below for name, layer in prunable_layers(net).items()}
+    rows = []
+    for k in ks:
+        masks = ranking.masks(k)
+        pruned = sum(int((~mask).sum()) for mask in masks.values())
+        tiny = sum(int((~mask & small[name]).sum()) for name, mask in masks.items())
+        rows.append(dict(k=k, pruned=pruned, pruned_below=tiny,
+                         below_percent=100 * tiny / pruned if pruned else math.nan))
+    return pd.DataFrame(rows)

@@ -35,3 +35,15 @@ def test_results_table_rows_and_cells():
     assert table[2] == "| weight | ref. (one-shot) | 97.00 | 96.40 |"  # REFERENCE_ACCURACY at k = 80, 90
     assert table[3] == "| weight | one-shot |  | 98.20 ± 0.10 |"
     assert table[5] == "| unit | fine-tuned | 97.00 |  |"  # one run: the mean alone
+
+
+def test_readme_recipe_table_is_the_one_made_from_docs_recipe_csv():
+    from pathlib import Path
+
+    from benchmarks.recipe import markdown as recipe_markdown
+    from helpers.training import RECIPE
+    root = Path(__file__).resolve().parent.parent
+    table = pd.read_csv(root / "docs" / "recipe.csv")
+    assert recipe_markdown(table) in (root / "README.md").read_text(), "run make recipe, copy build/results/recipe.csv to docs/"
+    assert table.loc[table["chosen"], "l1"].tolist() == [RECIPE["l1"]]
+    assert choose(table) == RECIPE["l1"]

@@ -48,7 +48,7 @@ def test_badges_and_install_cell_use_the_repository_url(path):
     assert "default_device()" in setup  # every notebook prints the device it uses
     everything = json.dumps(notebook)
     for found in re.findall(r"github\.com/([\w.-]+/[\w.-]+)", everything):
-        assert found in (OWNER_REPO, "pytorch/pytorch", "tensorflow/model-optimization"), found
+        assert found in (OWNER_REPO, "pytorch/pytorch", "tensorflow/model-optimization", "noelmat/Pruning-MNIST"), found
 
 
 def test_readme_badges_use_the_repository_url():

@@ -1,16 +1,22 @@
-"""helpers.deploy: CSR export equals the dense masked network; sizes; timing helpers refuse bad counts."""
+"""helpers.deploy: CSR export equals the dense masked network; sizes; timing helpers refuse bad counts and
+synchronise CUDA; the shipping table, the Pareto front and timing comparisons in words."""
 
 import gzip
+import types
 
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
 import helpers.deploy
-from helpers.deploy import (InferenceMLP, csr_state, fused_kernel_available, sizes, time_call, time_forward,
-                           to_inference, to_sparse)
+from helpers.data import Split
+from helpers.deploy import (InferenceMLP, compare_times, compute_device, csr_state, fused_kernel_available,
+                           pareto_front, shipping_table, sizes, time_call, time_calls, time_forward, to_inference,
+                           to_sparse)
 from helpers.model import make_mlp
-from helpers.pruning import compact, prune
+from helpers.pruning import compact, compression, flops, prune, unit_masks, weights_kept
+from helpers.training import evaluate
 
 
 def net(seed=0):
@@ -126,3 +132,175 @@ def test_without_the_fused_kernel_inference_falls_back_to_mm(monkeypatch):
     assert not fast.fused and not fast.uses_fused_kernel(x) and "kernel: mm" in repr(fast)
     with torch.no_grad():
         assert torch.allclose(fast(x), pruned(x), atol=1e-5)
+
+
+# --- CUDA synchronisation: the clock is read only after the queued work is done ---------------------------
+
+class Recorder:
+    """Stands in for torch.cuda.synchronize and time.perf_counter, logging the order of events."""
+
+    def __init__(self, monkeypatch, cuda_started=False):
+        self.events, self.clock = [], 0.0
+        monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: self.events.append("sync"))
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_started)
+        monkeypatch.setattr(torch.cuda, "is_initialized", lambda: cuda_started)
+        monkeypatch.setattr(helpers.deploy, "time", types.SimpleNamespace(perf_counter=self.read))
+
+    def read(self):
+        self.events.append("clock")
+        self.clock += 1.0
+        return self.clock
+
+    def call(self, name):
+        return lambda: self.events.append(name)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda")])
+def test_time_calls_synchronises_cuda_around_every_timed_call(monkeypatch, device):
+    recorder = Recorder(monkeypatch)
+    time_calls({"a": recorder.call("a"), "b": recorder.call("b")}, repeat=2, warmup=1, device=device)
+    warmup, timed = recorder.events[:2], recorder.events[2:]
+    assert warmup == ["a", "b"]
+    assert timed == ["sync", "clock", "a", "sync", "clock", "sync", "clock", "b", "sync", "clock"] * 2
+
+
+@pytest.mark.parametrize("device", ["cpu", torch.device("cpu")])
+def test_time_calls_does_not_synchronise_on_cpu(monkeypatch, device):
+    recorder = Recorder(monkeypatch, cuda_started=True)  # even with CUDA started, a CPU timing does not wait for it
+    time_calls({"a": recorder.call("a")}, repeat=3, warmup=0, device=device)
+    assert recorder.events == ["clock", "a", "clock"] * 3
+
+
+@pytest.mark.parametrize("cuda_started", [True, False])
+def test_time_calls_without_a_device_synchronises_only_once_cuda_has_started(monkeypatch, cuda_started):
+    recorder = Recorder(monkeypatch, cuda_started=cuda_started)
+    time_call(recorder.call("a"), repeat=1, warmup=0)
+    assert recorder.events == (["sync", "clock", "a", "sync", "clock"] if cuda_started else ["clock", "a", "clock"])
+
+
+def test_time_forward_synchronises_when_the_computation_is_on_cuda(monkeypatch):
+    recorder = Recorder(monkeypatch)
+    monkeypatch.setattr(helpers.deploy, "compute_device", lambda models, images: torch.device("cuda"))
+    table = time_forward({"dense": net()}, torch.randn(8, 30), batch_sizes=[None], repeat=2, warmup=0)
+    assert recorder.events == ["sync", "clock", "sync", "clock"] * 2
+    assert table["device"].tolist() == ["cuda"] and table["median_ms"].tolist() == [1e3]  # one fake second a call
+
+
+def test_time_forward_does_not_synchronise_on_cpu(monkeypatch):
+    recorder = Recorder(monkeypatch, cuda_started=True)
+    table = time_forward({"dense": net()}, torch.randn(8, 30), batch_sizes=[None], repeat=2, warmup=0)
+    assert recorder.events == ["clock", "clock"] * 2 and table["device"].tolist() == ["cpu"]
+
+
+def test_compute_device_of_cpu_models_and_images():
+    models = [net(), to_sparse(net()), to_inference(net())]
+    assert compute_device(models, torch.randn(2, 30)) == torch.device("cpu")
+    assert len(list(helpers.deploy._tensors(models[1]))) == 3  # the CSR weights kept in a plain list are seen
+
+
+# --- timings in words -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seconds, reference, words", [
+    (1.0, 6.65, "6.7x faster than"), (1.0, 1.5, "about as fast as"), (1.0, 1.51, "1.5x faster than"),
+    (1.5, 1.0, "about as fast as"), (1.6, 1.0, "1.6x slower than"), (3.0, 3.0, "about as fast as"),
+    (0.002, 0.02, "10.0x faster than")])
+def test_compare_times_words(seconds, reference, words):
+    assert compare_times(seconds, reference) == words
+
+
+def test_compare_times_margin():
+    assert compare_times(1.0, 1.3, margin=1.2) == "1.3x faster than"
+    assert compare_times(1.0, 1.3, margin=2) == "about as fast as"
+
+
+@pytest.mark.parametrize("seconds, reference, margin", [(0, 1, 1.5), (1, -1, 1.5), (float("nan"), 1, 1.5),
+                                                         (1, float("inf"), 1.5), (1, 1, 1.0), (1, 1, 0.5),
+                                                         (True, 1, 1.5), ("1", 1, 1.5)])
+def test_compare_times_refuses_bad_values(seconds, reference, margin):
+    with pytest.raises(ValueError, match="must be"):
+        compare_times(seconds, reference, margin)
+
+
+# --- the Pareto front -------------------------------------------------------------------------------
+
+def test_pareto_front_by_hand():
+    table = pd.DataFrame(dict(accuracy=[0.98, 0.97, 0.96, 0.98, 0.90], bytes=[100, 10, 50, 100, 10]),
+                         index=list("abcde"))
+    front = pareto_front(table, {"accuracy": True, "bytes": False})
+    assert front.to_dict() == dict(a=True, b=True, c=False, d=True, e=False)  # a and d tie; e loses to b
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=12),
+       st.tuples(st.booleans(), st.booleans(), st.booleans()))
+def test_pareto_front_against_its_definition(points, directions):
+    table = pd.DataFrame(points, columns=["x", "y", "z"])
+    front = pareto_front(table, dict(zip("xyz", directions)))
+    signed = [[v if up else -v for v, up in zip(p, directions)] for p in points]
+
+    def beats(a, b):
+        return all(u >= v for u, v in zip(a, b)) and any(u > v for u, v in zip(a, b))
+
+    expected = [not any(beats(other, p) for other in signed) for p in signed]
+    assert front.tolist() == expected
+    assert front.any()  # a finite set always has a best point
+    for p, on_front in zip(signed, expected):  # every point off the front is beaten by one on it
+        assert on_front or any(beats(other, p) for other, f in zip(signed, expected) if f)
+
+
+def test_pareto_front_refuses_bad_tables():
+    table = pd.DataFrame(dict(accuracy=[0.9, float("nan")], speedup=[1, 2]))
+    with pytest.raises(ValueError, match="missing values"):
+        pareto_front(table, {"accuracy": True, "speedup": True})
+    with pytest.raises(ValueError, match="not in the table"):
+        pareto_front(table, {"bytes": False})
+    with pytest.raises(ValueError, match="at least one column"):
+        pareto_front(table, {})
+
+
+# --- every network in every form -------------------------------------------------------------------------
+
+def test_shipping_table_measures_every_form_against_the_dense_network_run_the_same_way():
+    dense = net(3)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(64, 30, generator=generator)
+    test = Split(images, torch.randint(0, 4, (64,), generator=generator))
+    weight, unit = prune(dense, 80, "weight"), prune(dense, 50, "unit")
+    tuned = compact(unit)  # a network that arrives compacted, as fine_tune(compacted=True) returns it
+    networks = [dict(method="weight", k=80, procedure="one-shot", net=weight),
+                dict(method="unit", k=50, procedure="one-shot", net=unit),
+                dict(method="unit", k=50, procedure="fine-tuned", net=tuned)]
+    table = shipping_table(dense, networks, images, test, validation=test, repeat=2, warmup=0)
+    assert table[["method", "form", "compared_with"]].values.tolist() == [
+        ["dense", "nn.Sequential", "dense, nn.Sequential"], ["dense", "to_inference", "dense, to_inference"],
+        ["weight", "CSR", "fastest dense"], ["weight", "dense + gzip", "dense, nn.Sequential"],
+        ["unit", "compacted", "dense, to_inference"], ["unit", "compacted", "dense, to_inference"]]
+    reference = table.set_index("form")["ms"]
+    dense_ms = {"dense, nn.Sequential": reference["nn.Sequential"], "dense, to_inference": reference["to_inference"]}
+    dense_ms["fastest dense"] = min(dense_ms.values())
+    assert table["speedup"].tolist() == pytest.approx([dense_ms[c] / ms for c, ms in
+                                                       zip(table["compared_with"], table["ms"])])
+    assert table.loc[table["method"] == "dense", "speedup"].tolist() == [1.0, 1.0]
+    total = flops(dense)
+    for row, network in zip(table.iloc[2:].itertuples(), [weight, weight, unit, tuned]):
+        assert row.accuracy == evaluate(network, test) == row.validation_accuracy
+        assert row.weights_kept == weights_kept(network)
+        assert row.compression == compression(network, total)
+    assert table["compression"].iloc[4] == table["compression"].iloc[5]  # compacted or not, the same weights kept
+    weight_sizes, unit_sizes = sizes(weight), sizes(unit)
+    assert table["bytes"].tolist() == [sizes(dense)["dense"]] * 2 + [weight_sizes["csr"], weight_sizes["dense_gzip"],
+                                                                     unit_sizes["compacted"], sizes(tuned)["compacted"]]
+    assert table["smaller"].tolist() == pytest.approx(sizes(dense)["dense"] / table["bytes"])
+    assert table["flop_ratio"].tolist() == pytest.approx(
+        [1, 1, total / sum(int((p != 0).sum()) for p in weight.parameters()), 1, total / flops(compact(unit)),
+         total / flops(tuned)])
+    assert table["validation_accuracy"].notna().all()
+
+
+def test_shipping_table_refuses_bad_networks():
+    dense = net()
+    test = Split(torch.randn(4, 30), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="lacks the keys"):
+        shipping_table(dense, [dict(method="unit", k=50, net=dense)], test.images, test)
+    with pytest.raises(ValueError, match="method must be"):
+        shipping_table(dense, [dict(method="global", k=50, procedure="one-shot", net=dense)], test.images, test)

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from helpers.data import Split
-from helpers.experiments import (check_schedule, cubic_schedule, fine_tune, from_scratch, iterative_prune,
-                                 layer_sparsity, random_masks, rewound, sweep)
+from helpers.experiments import (FINE_TUNE, check_schedule, compare_fine_tuning, cubic_schedule, fine_tune,
+                                 from_scratch, iterative_prune, kept_in_common, layer_sparsity, random_masks,
+                                 rewound, standard_error, sweep)
 from helpers.model import make_mlp
 from helpers.pruning import compact, masks_for, prune, sparsity, weight_masks
 from helpers.training import evaluate, initial_network
@@ -167,3 +168,46 @@ def test_layer_sparsity_of_global_pruning(trained):
     assert table["layer"].tolist() == ["0", "2"]
     layer_wise = layer_sparsity(net, 60, "layer")
     assert layer_wise["pruned"].tolist() == [round(0.6 * 640), round(0.6 * 512)]
+
+
+def test_standard_error_is_the_binomial_one():
+    assert standard_error(0.5, 100) == pytest.approx(0.05)
+    assert standard_error(0.986, 10_000) == pytest.approx((0.986 * 0.014 / 10_000) ** 0.5)
+    assert standard_error(1.0, 7) == 0.0
+    for accuracy, n in [(1.2, 10), (-0.1, 10), (float("nan"), 10), (0.5, 0), (0.5, 2.5), (0.5, True)]:
+        with pytest.raises(ValueError, match="accuracy|n must"):
+            standard_error(accuracy, n)
+
+
+def test_compare_fine_tuning_scores_each_setting_on_validation(trained):
+    net, before = trained
+    masks, train, validation = weight_masks(net, 70), toy(), toy(150, 7)
+    settings = {"FINE_TUNE": {"epochs": 1}, "lr 0.2": {"epochs": 1, "lr": 0.2}}
+    table = compare_fine_tuning(net, masks, train, validation, settings, seed=3)
+    assert table["setting"].tolist() == ["FINE_TUNE", "lr 0.2"]
+    assert table["lr"].tolist() == [FINE_TUNE["lr"], 0.2] and table["epochs"].tolist() == [1, 1]
+    for (_, row), overrides in zip(table.iterrows(), settings.values()):
+        tuned, _ = fine_tune(net, masks, train, seed=3, **overrides)  # the same run, independently
+        assert row["validation_accuracy"] == evaluate(tuned, validation)
+        assert row["standard_error"] == pytest.approx(standard_error(row["validation_accuracy"], 150))
+    assert untouched(net, before)
+    with pytest.raises(ValueError, match="at least one"):
+        compare_fine_tuning(net, masks, train, validation, {})
+
+
+def test_kept_in_common_counts_the_shared_nonzero_weights():
+    net = make_mlp((6, 4), inputs=5, classes=3)
+    a, b = prune(net, 50, "weight"), prune(net, 50, "weight")
+    assert kept_in_common(a, b) == 1.0
+    with torch.no_grad():
+        first = b.get_submodule("0").weight
+        kept = first.nonzero()[:3]
+        first[kept[:, 0], kept[:, 1]] = 0  # b drops 3 of the 15 first-layer weights a keeps
+    assert kept_in_common(a, b, layer="0") == pytest.approx(12 / 15)
+    kept_total = sum(int((a.get_submodule(n).weight != 0).sum()) for n in ("0", "2", "4"))
+    assert kept_in_common(a, b) == pytest.approx((kept_total - 3) / kept_total)
+    assert kept_in_common(b, a, layer="0") == 1.0
+    with pytest.raises(ValueError, match="architecture"):
+        kept_in_common(a, make_mlp((6, 5), inputs=5, classes=3))
+    with pytest.raises(ValueError, match="no Linear layer"):
+        kept_in_common(a, b, layer="1")

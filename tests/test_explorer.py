@@ -1,13 +1,21 @@
 """The explorer driven from Python: numbers equal sweep()'s, pictures change, the network is untouched."""
 
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 import traitlets
+from PIL import Image
 
+from helpers import explorer as explorer_module
 from helpers.data import Split
 from helpers.experiments import sweep
-from helpers.explorer import explore
-from helpers.model import make_mlp
+from helpers.explorer import (CSS_DPI, DEVICE_PIXEL_RATIO, HISTOGRAMS_WIDTH, ChangedDigit, classify_changes, explore,
+                              pick_shown, png_size, render, show_png)
+from helpers.model import linear_layers, make_mlp
+from helpers.pruning import compression, prune
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +40,19 @@ def test_numbers_equal_sweep(setting, method, k):
     assert explorer.result.k == k and explorer.result.method == method
     assert explorer.result.accuracy == pytest.approx(expected["accuracy"], abs=1e-9)
     assert explorer.result.weights_kept == expected["weights_kept"]
-    assert f"{100 * expected['accuracy']:.2f}</b>%" in explorer.readout.value
+    assert explorer.result.compression == pytest.approx(expected["compression"], rel=1e-12)
+    assert explorer.result.compression == pytest.approx(compression(prune(net, k, method)), rel=1e-12)
+    readout = explorer.readout.value
+    assert f"{100 * expected['accuracy']:.2f}</b>%" in readout
+    assert f"<span class='pm-kept'>{expected['weights_kept']:,}</span>" in readout
+    assert f"<span class='pm-compression'>{expected['compression']:.1f}</span>x" in readout
+    assert f"on the {len(test):,} test images" in readout
+    # fixed minus broken digits is the change in right answers that the accuracy shows
+    changes = explorer.result.changes
+    right = round(expected["accuracy"] * len(test)) - round(explorer.baseline_accuracy * len(test))
+    assert changes["fix"] - changes["break"] == right
+    assert f"<span class='pm-breaks'>{changes['break']}</span>" in readout
+    assert f"<span class='pm-fixes'>{changes['fix']}</span>" in readout
 
 
 def test_global_scope_differs_from_layer_scope(setting):
@@ -66,9 +86,84 @@ def test_changed_digits_are_those_whose_prediction_changed(setting):
     net, test, _, explorer = setting
     explorer.method, explorer.k = "unit", 95
     with torch.no_grad():
-        from helpers.pruning import prune
-        changed = (prune(net, 95, "unit")(test.images).argmax(1) != net(test.images).argmax(1)).nonzero().flatten()
-    assert explorer.result.changed == changed[:8].tolist()
+        before, after = net(test.images).argmax(1), prune(net, 95, "unit")(test.images).argmax(1)
+    changed = (before != after).nonzero().flatten().tolist()
+    assert sum(explorer.result.changes.values()) == len(changed)
+    shown = explorer.result.shown
+    assert len(shown) == min(8, len(changed)) and {digit.index for digit in shown} <= set(changed)
+    for digit in shown:
+        assert (digit.true, digit.unpruned, digit.pruned) == (test.labels[digit.index], before[digit.index],
+                                                              after[digit.index])
+        right_before, right_after = digit.unpruned == digit.true, digit.pruned == digit.true
+        assert digit.kind == ("break" if right_before else "fix" if right_after else "other")
+
+
+def known_predictions():
+    """A 784-2-10 net and four digits whose predictions before and after unit pruning at k = 50 are known.
+
+    Unit 0 reads pixel 0 (row norm 1), unit 1 reads pixel 1 (row norm 0.1: unit pruning at
+    k = 50 removes it); class 0 reads unit 0 and class 1 reads unit 1. Digit 0 (pixel 0 on)
+    is class 0 before and after; digits 1-3 (pixel 0 at 0.5, pixel 1 at 20) are class 1
+    before (2 > 0.5) and class 0 after (0.5 > 0). Their labels 1, 0, 5 make them a break,
+    a fix and an "other".
+    """
+    net = make_mlp((2,))
+    (_, hidden), (_, output) = linear_layers(net)
+    with torch.no_grad():
+        hidden.weight.zero_(), output.weight.zero_()
+        hidden.weight[0, 0], hidden.weight[1, 1] = 1.0, 0.1
+        output.weight[0, 0], output.weight[1, 1] = 1.0, 1.0
+    images = torch.zeros(4, 784)
+    images[0, 0] = 1.0
+    images[1:, 0], images[1:, 1] = 0.5, 20.0
+    return net, Split(images, torch.tensor([0, 1, 0, 5]))
+
+
+def test_fixes_and_breaks_on_a_net_with_known_predictions():
+    net, test = known_predictions()
+    tiny = explore(net, test, method="unit", k=0)
+    assert tiny.result.changes == {"break": 0, "fix": 0, "other": 0} and tiny.result.shown == []
+    assert tiny.baseline_accuracy == 0.5  # digits 0 and 1 right
+    tiny.k = 50
+    assert tiny.result.units_alive["0"] == 1
+    assert tiny.result.shown == [ChangedDigit(1, "break", 1, 1, 0), ChangedDigit(2, "fix", 0, 1, 0),
+                                 ChangedDigit(3, "other", 5, 1, 0)]
+    assert tiny.result.changes == {"break": 1, "fix": 1, "other": 1}
+    assert tiny.result.accuracy == 0.5  # digits 0 and 2 right: one break, one fix
+    assert [digit.caption for digit in tiny.result.shown] == ["✗ break\n1 / 1→0", "✓ fix\n0 / 1→0",
+                                                              "~ other\n5 / 1→0"]
+    assert "<span class='pm-breaks'>1</span> broken" in tiny.readout.value
+    assert "<span class='pm-fixes'>1</span> fixed" in tiny.readout.value
+
+
+def test_classify_changes_partitions_the_changed_predictions():
+    generator = torch.Generator().manual_seed(0)
+    labels, before, after = (torch.randint(0, 4, (2000,), generator=generator) for _ in range(3))
+    kinds = classify_changes(labels, before, after)
+    everything = torch.cat(list(kinds.values()))
+    assert len(everything) == len(set(everything.tolist()))  # no index in two kinds
+    assert set(everything.tolist()) == set((before != after).nonzero().flatten().tolist())
+    assert (before[kinds["break"]] == labels[kinds["break"]]).all()
+    assert (after[kinds["fix"]] == labels[kinds["fix"]]).all()
+    assert len(kinds["fix"]) - len(kinds["break"]) == int((after == labels).sum() - (before == labels).sum())
+    with pytest.raises(ValueError, match="one length"):
+        classify_changes(labels, before, after[:-1])
+
+
+@pytest.mark.parametrize("breaks, fixes, others, expected", [
+    (10, 10, 10, ["break"] * 4 + ["fix"] * 4),  # both kinds, half and half
+    (10, 1, 10, ["break"] * 7 + ["fix"]),  # too few fixes: breaks fill in
+    (2, 10, 0, ["break"] * 2 + ["fix"] * 6),  # too few breaks: fixes fill in
+    (1, 1, 10, ["break", "fix"] + ["other"] * 6),  # then the others
+    (0, 0, 0, []),
+])
+def test_pick_shown_balances_breaks_and_fixes(breaks, fixes, others, expected):
+    changes = {"break": torch.arange(breaks), "fix": 100 + torch.arange(fixes), "other": 200 + torch.arange(others)}
+    shown = pick_shown(changes, 8)
+    assert [kind for _, kind in shown] == expected
+    for kind in ("break", "fix", "other"):  # the first of each kind, in order
+        indices = [i for i, shown_kind in shown if shown_kind == kind]
+        assert indices == changes[kind][:len(indices)].tolist()
 
 
 def test_network_is_untouched(setting):
@@ -111,3 +206,61 @@ def test_css_classes_for_browser_tests(setting):
                            explorer.histograms, explorer.pixels, explorer.digits, explorer.curve_image)
                for c in w._dom_classes}
     assert classes == {"pm-k", "pm-method", "pm-scope", "pm-readout", "pm-histograms", "pm-pixels", "pm-digits", "pm-curve"}
+
+
+def decode(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+
+
+def test_pngs_are_rendered_for_the_device_pixel_ratio():
+    figure = plt.figure(figsize=(3.0, 2.0))
+    png = render(figure)
+    assert png_size(png) == (3 * CSS_DPI * DEVICE_PIXEL_RATIO, 2 * CSS_DPI * DEVICE_PIXEL_RATIO)
+    assert decode(png).shape == (2 * CSS_DPI * DEVICE_PIXEL_RATIO, 3 * CSS_DPI * DEVICE_PIXEL_RATIO, 3)
+    image = explorer_module.widgets.Image(format="png")
+    show_png(image, png)
+    assert image.width == str(3 * CSS_DPI)  # shown at its CSS size: DEVICE_PIXEL_RATIO pixels per CSS pixel
+    with pytest.raises(ValueError, match="not a PNG"):
+        png_size(b"GIF89a" + bytes(30))
+
+
+def test_explorer_images_are_shown_at_their_css_size(setting):
+    _, _, _, explorer = setting
+    explorer.method, explorer.k = "weight", 60
+    for image in (explorer.histograms, explorer.pixels, explorer.digits, explorer.curve_image):
+        width, height = png_size(image.value)
+        assert int(image.width) * DEVICE_PIXEL_RATIO == width and image.layout.max_width == "100%"
+    assert png_size(explorer.histograms.value)[0] == HISTOGRAMS_WIDTH * CSS_DPI * DEVICE_PIXEL_RATIO
+
+
+def test_redrawn_pictures_equal_a_full_drawing(setting):
+    """Blitting redraws only what changes: the result must be the picture a full drawing gives."""
+    net, _, _, explorer = setting
+    explorer.method, explorer.k = "weight", 10
+    first = decode(explorer.histograms.value)
+    explorer.k = 93
+    for blitted, figure in [(explorer.histograms.value, explorer._histograms.figure),
+                            (explorer.curve_image.value, explorer._curve.figure)]:
+        full = render(figure, close=False)
+        assert png_size(full) == png_size(blitted)
+        difference = np.abs(decode(full) - decode(blitted))
+        assert difference.mean() < 0.05 and (difference > 64).mean() < 5e-4  # antialiased edges may differ
+    assert np.abs(first - decode(explorer.histograms.value)).mean() > 1  # while k changes the picture
+
+
+def test_ring_marks_the_point_under_the_curves(setting):
+    _, _, _, explorer = setting
+    explorer.method, explorer.k = "unit", 80
+    ring = explorer._now_ring
+    assert ring.get_xdata()[0] == 80 and ring.get_ydata()[0] == pytest.approx(100 * (1 - explorer.result.accuracy))
+    assert ring.get_markerfacecolor() == "none"  # hollow: the curve shows through it
+    curves = [line for line in explorer._curve_lines if len(line.get_xdata()) == len(explorer.curve) // 2]
+    assert len(curves) == 2 and all(line.get_zorder() > ring.get_zorder() for line in curves)  # drawn over it
+    assert explorer._now_line.get_xdata()[0] == 80
+
+
+def test_controls_share_one_label_column(setting):
+    _, _, _, explorer = setting
+    widths = {control.style.description_width for control in
+              (explorer.k_slider, explorer.method_buttons, explorer.scope_buttons)}
+    assert len(widths) == 1 and widths != {""}

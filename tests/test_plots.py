@@ -1,12 +1,14 @@
-"""helpers.plots: the one figure that draws a number pruning decides (the unit-pruning threshold)."""
+"""helpers.plots: the figures' numbers (thresholds, counts, pixel values, error rates) checked against independent computations."""
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from helpers import plots
-from helpers.model import make_mlp
-from helpers.pruning import unit_masks
+from helpers.model import linear_layers, make_mlp
+from helpers.pruning import prune, unit_masks, weight_masks
 
 
 @pytest.mark.parametrize("k", [0, 0.1, 10, 50, 99])
@@ -20,3 +22,233 @@ def test_unit_norms_marks_the_largest_norm_unit_pruning_removes(k):
         lines = [line.get_xdata()[0] for line in axis.get_lines()]
         assert lines == ([pytest.approx(removed.max().item())] if len(removed) else [])
     plt.close(figure)
+
+
+def test_dumbbell_draws_each_error_rate_where_it_belongs():
+    results = pd.DataFrame({"method": ["weight", "weight", "unit", "unit", "weight"],
+                            "k": [99, 99, 90, 90, 97],
+                            "procedure": ["one-shot", "fine-tuned", "one-shot", "fine-tuned", "one-shot"],
+                            "accuracy": [0.60, 0.98, 0.10, 0.97, 0.95],
+                            "standard_error": [0.005, 0.001, 0.003, 0.002, 0.002]})
+    figure = plots.dumbbell(results, baseline=0.99)
+    axis = figure.axes[0]
+    assert [label.get_text() for label in axis.get_yticklabels()] == ["weight, k = 99", "unit, k = 90", "weight, k = 97"]
+    points = {}
+    for container in axis.containers:  # one errorbar container per procedure
+        line, _, (bars,) = container
+        for x, y, segment in zip(line.get_xdata(), line.get_ydata(), bars.get_segments()):
+            points[container.get_label(), round(y)] = (x, np.ptp(segment[:, 0]) / 2)
+    for _, row in results.iterrows():
+        y = {("weight", 99): 0, ("unit", 90): 1, ("weight", 97): 2}[row["method"], row["k"]]
+        x, half_width = points[row["procedure"], y]
+        assert x == pytest.approx(100 * (1 - row["accuracy"]))
+        assert half_width == pytest.approx(100 * row["standard_error"])
+    assert axis.get_xscale() == "log"
+    plt.close(figure)
+    with pytest.raises(ValueError, match="procedure"):
+        plots.dumbbell(results, start="gradual")
+
+
+def test_unit_norms_splits_each_layer_into_active_and_never_active_units():
+    from helpers.experiments import unit_activity
+    torch.manual_seed(0)
+    net = make_mlp((40, 24), inputs=12, classes=3)
+    with torch.no_grad():
+        net[0].weight[:5] = -net[0].weight[:5].abs()  # never active on the positive images below
+    activity = unit_activity(net, torch.rand(50, 12))
+    figure = plots.unit_norms(net, 50, activity=activity)
+    for axis, name in zip(figure.axes, ["0", "2"]):
+        alive = activity.loc[activity["layer"] == name, "alive"]
+        active_bars, silent_bars = axis.containers  # stacked: active first, never active on top
+        assert sum(bar.get_height() for bar in active_bars) == alive.sum()
+        assert sum(bar.get_height() for bar in silent_bars) == (~alive).sum()
+    assert (~activity.loc[activity["layer"] == "0", "alive"]).sum() >= 5
+    plt.close(figure)
+    with pytest.raises(ValueError, match="activity has"):
+        plots.unit_norms(net, activity=activity[activity["unit"] < 3])
+
+
+def test_error_vs_cost_draws_error_rates_at_their_costs():
+    results = pd.DataFrame({"method": ["weight", "weight", "unit", "unit"], "k": [0, 90, 0, 90],
+                            "accuracy": [0.98, 0.95, 0.98, 0.60], "weights_kept": [1000, 100, 1000, 20]})
+    figure = plots.error_vs_cost(results, "weights_kept", baseline=0.98, n=10_000, label_ks=[90])
+    axis = figure.axes[0]
+    lines = {line.get_label(): line for line in axis.get_lines()}
+    weight, unit = lines["weight pruning, one-shot"], lines["unit pruning, one-shot"]
+    assert list(weight.get_xdata()) == [100, 1000] and list(weight.get_ydata()) == pytest.approx([5.0, 2.0])
+    assert list(unit.get_xdata()) == [20, 1000] and list(unit.get_ydata()) == pytest.approx([40.0, 2.0])
+    assert axis.get_xscale() == axis.get_yscale() == "log" and axis.xaxis_inverted()
+    assert sorted(text.get_text() for text in axis.texts) == ["k = 90", "k = 90"]
+    plt.close(figure)
+    with pytest.raises(ValueError, match="flops"):
+        plots.error_vs_cost(results, "flops")
+
+
+def _tiny_net(seed=0):
+    torch.manual_seed(seed)
+    return make_mlp((40, 24), inputs=12, classes=3)
+
+
+@pytest.mark.parametrize("ks", [[0, 10, 50, 90, 99], [0.1, 37.5]])
+def test_weight_histogram_lines_sit_at_the_largest_magnitude_weight_masks_removes(ks):
+    net = _tiny_net()
+    figure = plots.weight_histograms(net, ks=ks)
+    axes = dict(zip([name for name, _ in linear_layers(net)], figure.axes))
+    for name, axis in axes.items():
+        lines = [line.get_xdata()[0] for line in axis.get_lines()]
+        expected = []
+        for k in ks:
+            mask = weight_masks(net, k).get(name)  # the output layer is not pruned: no line there
+            if mask is not None and (~mask).any():
+                expected.append(np.log10(net.get_submodule(name).weight.detach().abs()[~mask].max().item()))
+        assert lines == pytest.approx(expected)
+    assert axes["4"].get_lines() == []
+    plt.close(figure)
+
+
+def test_weight_histograms_count_every_weight_once_and_the_zeros_apart():
+    net = _tiny_net(1)
+    with torch.no_grad():
+        net[0].weight[0, :5] = 0.0  # exact zeros in the trained net: the grey "= 0" bar, not a bin
+        net[0].weight[1, 0] = 1e-30  # far below the others: clipped into the first bin, still counted
+    panel = plots.WeightHistograms(net, bins=20)
+    pruned = prune(net, 70)
+    panel.update(pruned)
+    for name, layer in linear_layers(net):
+        n = layer.weight.numel()
+        zeros_after = int((pruned.get_submodule(name).weight == 0).sum())
+        assert panel.kept[name].get_data().values.sum() + panel.zeros[name][0].get_height() == n
+        assert panel.zeros[name][0].get_height() == zeros_after
+        assert f"{zeros_after:,} exactly 0" in panel.axes[name].get_title()
+    trained = panel.axes["0"].patches  # [grey stairs, grey "= 0" bar, blue stairs, dark "= 0" bar]
+    assert trained[0].get_data().values.sum() == net[0].weight.numel() - 5
+    assert trained[1].get_height() == 5
+    panel.update(None)
+    assert all(stairs.get_data().values.sum() == 0 for stairs in panel.kept.values())
+    plt.close(panel.figure)
+
+
+def test_pixel_maps_on_a_hand_made_first_layer():
+    net = make_mlp((4,), inputs=784, classes=2)
+    with torch.no_grad():
+        weight = torch.zeros(4, 784)
+        weight[:, 1] = torch.tensor([1.0, -2.0, 3.0, 4.0])  # pixel 1: all 4 connections, sum |w| = 10
+        weight[:2, 2:] = 0.5  # pixels 2..783: 2 of 4 connections; pixel 0: none
+        net[0].weight.copy_(weight)
+    share = (4 + 782 * 2) / (4 * 784)  # the layer's share kept
+    figure = plots.pixel_maps({"a": net, "b": net}, value="kept")
+    values = figure.axes[0].images[0].get_array()
+    assert values.mask.flatten()[0] and not values.mask.flatten()[1:].any()  # grey: nothing kept
+    assert values.flatten()[1] == pytest.approx(1.0 / share)
+    assert list(values.flatten()[2:]) == pytest.approx([0.5 / share] * 782)
+    assert len(figure.axes) == 3  # two maps and one colour bar
+    plt.close(figure)
+    figure = plots.pixel_maps({"a": net}, value="magnitude")
+    values = figure.axes[0].images[0].get_array().flatten()
+    assert values[1] == pytest.approx(10.0) and values[2] == pytest.approx(1.0) and values.mask[0]
+    plt.close(figure)
+    with pytest.raises(ValueError, match="value"):
+        plots.pixel_values(net, "brightness")
+
+
+def test_accuracy_vs_k_draws_the_error_rate_and_names_each_line():
+    results = pd.DataFrame({"method": ["weight", "weight", "unit", "unit"] * 2, "k": [0, 90, 0, 90] * 2,
+                            "recipe": ["L1"] * 4 + ["no L1"] * 4,
+                            "accuracy": [0.985, 0.98, 0.985, 0.5, 0.986, 0.96, 0.986, 0.45]})
+    figure = plots.accuracy_vs_k(results, baseline=0.985, reference=False, style_by="recipe")
+    axis = figure.axes[0]
+    labels = axis.get_legend().get_texts()
+    assert [t.get_text() for t in labels][:4] == ["weight, L1", "unit, L1", "weight, no L1", "unit, no L1"]
+    lines = {container.get_label(): container.lines[0] for container in axis.containers}
+    assert list(lines["unit, no L1"].get_ydata()) == pytest.approx([1.4, 55.0])
+    assert axis.get_yscale() == "log"
+    plt.close(figure)
+    seeds = results[results["recipe"] == "L1"].assign(n=3, std=0.001)
+    figure = plots.accuracy_vs_k(seeds, reference=True)
+    texts = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert texts[:2] == ["weight, ours, 3 seeds (mean ± std)", "unit, ours, 3 seeds (mean ± std)"]
+    assert "weight, reference notebook" in texts and not any("(" == t[0] for t in texts)
+    plt.close(figure)
+    figure = plots.accuracy_vs_k(seeds[seeds["method"] == "weight"])
+    texts = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert "weight, reference notebook" in texts and "unit, reference notebook" not in texts
+    plt.close(figure)
+    figure = plots.accuracy_vs_k(seeds.assign(se=0.002), reference=False)
+    container = figure.axes[0].containers[0]
+    assert container.get_label() == "weight, ours, 3 seeds (mean ± standard error)"
+    _, _, (bars,) = container
+    assert [np.ptp(segment[:, 1]) / 2 for segment in bars.get_segments()] == pytest.approx([0.2, 0.2])
+    plt.close(figure)
+
+
+def shipping_points():
+    """A small shipping table (the columns helpers.deploy.shipping_table returns), with a Pareto front by hand."""
+    rows = [("dense", "nn.Sequential", 0, "trained", 0.98, 0.98, 1.0, 1.0, 1.0, 9_000_000, 1.0),
+            ("weight", "CSR", 99, "fine-tuned", 0.97, 0.975, 1.5, 90.0, 40.0, 220_000, 40.9),
+            ("unit", "compacted", 90, "fine-tuned", 0.975, 0.97, 20.0, 25.0, 25.0, 380_000, 23.7),
+            ("unit", "compacted", 90, "one-shot", 0.50, 0.52, 20.0, 25.0, 25.0, 380_000, 23.7),
+            ("unit", "compacted", 99, "one-shot", 0.10, 0.11, 90.0, 300.0, 270.0, 35_000, 257.1)]
+    table = pd.DataFrame(rows, columns=["method", "form", "k", "procedure", "validation_accuracy", "accuracy",
+                                        "speedup", "flop_ratio", "compression", "bytes", "smaller"])
+    table["eligible"] = table["validation_accuracy"] >= 0.96
+    table["front"] = [True, False, True, False, False]
+    return table
+
+
+def test_pareto_draws_every_point_where_it_belongs_and_rings_the_front():
+    points = shipping_points()
+    figure = plots.pareto(points, "speedup", floor=0.96)
+    axis = figure.axes[0]
+    top = 4 * 100 * (1 - 0.96)  # the zoom: four times the floor's error
+    drawn = {}
+    for line in axis.get_lines():
+        for x, y in zip(line.get_xdata(), line.get_ydata()):
+            drawn.setdefault(line.get_label(), []).append((float(x), float(y)))
+    assert drawn["dense network"] == [(1.0, pytest.approx(2.0))]
+    assert drawn["unit, compacted, fine-tuned"] == [(20.0, pytest.approx(2.5))]
+    # one-shot units are far below the floor: faded, on the top edge
+    assert sorted(drawn["unit, compacted, one-shot"]) == [(20.0, pytest.approx(top)), (90.0, pytest.approx(top))]
+    assert sorted(drawn["Pareto front"]) == [(1.0, pytest.approx(2.0)), (20.0, pytest.approx(2.5))]
+    texts = sorted(t.get_text() for t in axis.texts)
+    assert texts == ["90", "90", "99", "99", "dense"]
+    assert axis.get_xscale() == "log" and axis.get_yscale() == "log" and not axis.xaxis_inverted()
+    legend = [t.get_text() for t in axis.get_legend().get_texts()]
+    assert legend == ["dense network", "weight, CSR, fine-tuned", "unit, compacted, fine-tuned",
+                      "unit, compacted, one-shot", "Pareto front", "worth shipping: above 96.0%"]
+    plt.close(figure)
+
+
+def test_pareto_by_bytes_puts_smaller_to_the_right_and_refuses_missing_columns():
+    figure = plots.pareto(shipping_points(), "bytes", legend=None)
+    axis = figure.axes[0]
+    assert axis.xaxis_inverted() and axis.get_legend() is None
+    assert axis.xaxis.get_major_formatter()(2e6, 0) == "2 MB"
+    plt.close(figure)
+    with pytest.raises(ValueError, match="front"):
+        plots.pareto(shipping_points().drop(columns="front"))
+
+
+def test_speed_and_size_vs_k_draws_the_table():
+    table = shipping_points()
+    figure = plots.speed_and_size_vs_k(table)
+    accuracy_axis, speed_axis, size_axis = figure.axes[:3]
+    speed = {line.get_label(): list(line.get_ydata()) for line in speed_axis.get_lines()}
+    assert speed["unit, compacted, one-shot"] == [20.0, 90.0]
+    assert speed["unit, compacted, FLOP ratio"] == [25.0, 300.0]
+    assert not any(label.startswith("dense") for label in speed)  # the dense network is the reference, not a line
+    size = {line.get_label(): list(line.get_ydata()) for line in size_axis.get_lines()}
+    assert size["weight, CSR, fine-tuned"] == [pytest.approx(40.9)]
+    accuracy = {line.get_label(): list(line.get_ydata()) for line in accuracy_axis.get_lines()}
+    assert accuracy["unit, one-shot"] == [pytest.approx(48.0), pytest.approx(89.0)]  # test error (%)
+    plt.close(figure)
+    with pytest.raises(ValueError, match="speedup"):
+        plots.speed_and_size_vs_k(table.drop(columns="speedup"))
+
+
+def test_decade_range_covers_the_nonzero_magnitudes_and_no_more_than_asked():
+    weights = {"a": torch.tensor([0.0, 2e-11, -0.3]), "b": torch.tensor([5e-3, 0.0])}
+    assert plots.decade_range(weights) == (-11, 0)
+    assert plots.decade_range(weights, max_decades=4) == (-4, 0)  # smaller ones go into the first bin
+    assert plots.decade_range({"zeros": torch.zeros(3)}) == (-3, 0)
+    with pytest.raises(ValueError, match="decades"):
+        plots.WeightHistograms(make_mlp((4,), inputs=3, classes=2), decades=(0, -3))
