@@ -20,7 +20,7 @@ run: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -m "not browser"
-	$(BIN)/python -m pytest --nbmake --nbmake-timeout=900 --durations=0 -p no:cacheprovider $(NOTEBOOKS)
+	$(BIN)/python -m pytest --nbmake --nbmake-timeout=1800 --durations=0 -p no:cacheprovider $(NOTEBOOKS)
 	$(BIN)/python -m pytest -m browser -rs
 
 unit: $(BIN)/.installed
