@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from helpers.config import K_LIST
 from helpers.data import Split
 from helpers.model import linear_layers
+from helpers.criteria import GLOBAL_ONLY
 from helpers.pruning import (METHODS, apply_masks, check_k, check_masks, compact, compression, flops, masks_for,
                              keep_largest, prunable_layers, rank, unit_masks, weight_masks, weights_kept)
 from helpers.training import RECIPE, evaluate, evaluate_loss, fit, initial_network, restart_network
@@ -643,3 +644,153 @@ def without_inputs(net: nn.Module, inputs: torch.Tensor, keep_sum: bool = False)
         if keep_sum and len(columns):
             layer.weight[:, columns[0]] = total
     return copy
+
+
+# --- what to prune: criteria compared, per-layer sensitivity and allocation (06_criteria) ---------------
+
+def sweep_criteria(net: nn.Module, data: Split, ks: Mapping[str, Iterable[float]],
+                   criteria: Mapping[str, Iterable[str]], calibration: Split | None = None,
+                   progress: bool = False) -> pd.DataFrame:
+    """One-shot sweeps of several criteria: each criterion ranks once and is cut at every k.
+
+    Args:
+        net: the trained network (not modified).
+        data: the split to evaluate on (validation to choose, test to report).
+        ks: {method: percentages}.
+        criteria: {method: criteria of `helpers.criteria.CRITERIA[method]`}; "lamp"
+            ranks globally, every other criterion layer by layer; the name
+            "magnitude, global" asks for magnitude with a global ranking.
+        calibration: calibration data from the training split, for the data-aware criteria.
+        progress: show a progress bar.
+
+    Returns:
+        One row per (method, criterion, k): method, criterion, scope, k, accuracy,
+        weights_kept, compression.
+
+    Used in 06_criteria.
+    """
+    jobs = [(method, name) for method, names in criteria.items() for name in names]
+    total, rows = flops(net), []
+    bar = tqdm(total=sum(len(list(ks[method])) for method, _ in jobs), desc="criteria", unit="net",
+               disable=not progress)
+    for method, name in jobs:
+        criterion, _, scope = name.partition(", ")
+        scope = scope or ("global" if criterion in GLOBAL_ONLY else "layer")
+        ranking = rank(net, method, scope, criterion=criterion, data=calibration)
+        for k in ks[method]:
+            pruned = apply_masks(net, ranking.masks(k))
+            rows.append(dict(method=method, criterion=name, scope=scope, k=k, accuracy=evaluate(pruned, data),
+                             weights_kept=weights_kept(pruned), compression=compression(pruned, total)))
+            bar.update()
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+def sensitivity(net: nn.Module, data: Split, ks: Iterable[float], method: str = "weight",
+                criterion: str | None = None, calibration: Split | None = None,
+                progress: bool = False) -> pd.DataFrame:
+    """Prune one layer at a time at each k, the others left intact, and measure the accuracy (Han et al. 2015, Fig. 6).
+
+    Args:
+        net: the trained network (not modified).
+        data: the split to measure on: validation, since the curves choose an allocation.
+        ks: percentages to prune in the one pruned layer.
+        method, criterion: what is pruned and how it is ranked (layer-wise).
+        calibration: calibration data from the training split, for the data-aware criteria.
+        progress: show a progress bar.
+
+    Returns:
+        One row per (layer, k), k = 0 included: layer, k, accuracy, kept (weights
+        or units kept in that layer), size (weights or units in it).
+
+    Used in 06_criteria.
+    """
+    ks = sorted({0.0, *(float(check_k(k)) for k in ks)})
+    ranking = rank(net, method, "layer", criterion=criterion, data=calibration)
+    dense = evaluate(net, data)
+    layers = prunable_layers(net)
+    rows = []
+    bar = tqdm(total=len(layers) * (len(ks) - 1), desc="sensitivity", unit="net", disable=not progress)
+    for name, layer in layers.items():
+        size = layer.weight.shape[0] if method == "unit" else layer.weight.numel()
+        for k in ks:
+            pruned = round(k / 100 * size)
+            if k == 0:
+                accuracy = dense
+            else:
+                accuracy = evaluate(apply_masks(net, {name: ranking.masks({name: k})[name]}), data)
+                bar.update()
+            rows.append(dict(layer=name, k=k, accuracy=accuracy, kept=size - pruned, size=size))
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+def allocate(table: pd.DataFrame, budget: int) -> dict[str, float]:
+    """Per-layer k that keeps exactly `budget` weights (or units) in all, losing the least accuracy by the curves.
+
+    Greedy on the sensitivity curves: every layer starts unpruned; at each step the
+    layer whose next cut costs the least accuracy per entry removed goes further,
+    to whichever later k of its curve gives the best such rate (so a steep step
+    followed by a long flat stretch is judged as a whole). The last cut is
+    shortened so the total is met exactly. Each curve is first made non-increasing
+    in k (a dip that recovers is treated as a loss), so that noise on the
+    validation set does not send a layer further. The curves measure one layer at
+    a time: the losses of several pruned layers compound (notebook 03), so the
+    allocation is a guess that the caller must measure.
+
+    Args:
+        table: a `sensitivity` table (layer, k, accuracy, kept, size; k = 0 included).
+        budget: entries kept in all pruned layers together, in the table's unit.
+
+    Returns:
+        {layer name: k}, for `Ranking.masks` with one k per layer.
+
+    Raises:
+        ValueError: a table without k = 0 for a layer, or a budget outside what the
+            table's k grid can reach.
+
+    >>> table = pd.DataFrame(dict(layer=["a"] * 3 + ["b"] * 3, k=[0, 50, 90] * 2, size=[100] * 3 + [10] * 3,
+    ...                           accuracy=[0.9, 0.9, 0.5, 0.9, 0.8, 0.7]))
+    >>> allocate(table, 55)  # a's first 50 cost nothing; 5 more of a cost 0.4/40 each, less than b's 0.1/5
+    {'a': 55.0, 'b': 0.0}
+    """
+    missing = {"layer", "k", "accuracy", "size"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks the columns {sorted(missing)}: pass a sensitivity() table")
+    curves = {}
+    for name, group in table.groupby("layer", sort=False):
+        group = group.sort_values("k")
+        if group["k"].iloc[0] != 0:
+            raise ValueError(f"layer {name!r} has no k = 0 row: pass a sensitivity() table")
+        size = int(group["size"].iloc[0])
+        removed = [round(k / 100 * size) for k in group["k"]]
+        curves[name] = (size, removed, np.minimum.accumulate(group["accuracy"].to_numpy(dtype=float)))
+    total = sum(size for size, _, _ in curves.values())
+    most = sum(removed[-1] for _, removed, _ in curves.values())
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or not total - most <= budget <= total:
+        raise ValueError(f"budget must be an integer number kept in [{total - most}, {total}] (the table's k grid "
+                         f"reaches no further), got {budget!r}")
+    need, position, removed_so_far = total - int(budget), {name: 0 for name in curves}, 0
+    final = {name: 0 for name in curves}  # entries removed per layer
+    while removed_so_far < need:
+        best = None
+        for name, (size, removed, accuracy) in curves.items():
+            here = position[name]
+            for later in range(here + 1, len(removed)):
+                gained = removed[later] - removed[here]
+                if gained <= 0:
+                    continue
+                rate = (accuracy[here] - accuracy[later]) / gained
+                if best is None or rate < best[0]:
+                    best = (rate, name, later)
+        _, name, later = best
+        size, removed, _ = curves[name]
+        step = removed[later] - removed[position[name]]
+        if removed_so_far + step >= need:
+            final[name] = removed[position[name]] + need - removed_so_far
+            removed_so_far = need
+        else:
+            position[name], final[name] = later, removed[later]
+            removed_so_far += step
+    return {name: 100 * final[name] / curves[name][0] for name in curves}
+

@@ -30,7 +30,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from helpers import criteria
 from helpers.config import K_LIST
+from helpers.criteria import GLOBAL_ONLY, check_criterion
+from helpers.data import Split
 from helpers.model import linear_layers
 
 __all__ = ["K_LIST", "check_k", "rank", "Ranking", "prunable_layers", "weight_masks", "unit_masks", "masks_for",
@@ -107,12 +110,25 @@ class Ranking:
     score_shapes: dict[str, torch.Size]
     weight_shapes: dict[str, torch.Size]
 
-    def masks(self, k: float) -> dict[str, torch.Tensor]:
-        """{layer name: bool mask shaped like its weight, True = kept} at k%."""
-        check_k(k)
+    def masks(self, k: float | Mapping[str, float]) -> dict[str, torch.Tensor]:
+        """{layer name: bool mask shaped like its weight, True = kept} at k%.
+
+        `k` may also be {layer name: k} with one percentage per layer (a per-layer
+        allocation); that needs a layer-wise ranking, and a layer left out is not pruned.
+        """
+        if isinstance(k, Mapping):
+            unknown = set(k) - set(self.score_shapes)
+            if unknown:
+                raise ValueError(f"per-layer k for {sorted(unknown)}, but the ranked layers are {list(self.score_shapes)}")
+            if any(len(names) > 1 for names, _ in self.groups):
+                raise ValueError("a per-layer k needs a layer-wise ranking (scope='layer'), not a global one")
+            per_layer = {name: check_k(k.get(name, 0)) for name in self.score_shapes}
+        else:
+            check_k(k)
         masks = {}
         for names, order in self.groups:
-            keep = _cut(order, k).split([self.score_shapes[name].numel() for name in names])
+            cut_at = per_layer[names[0]] if isinstance(k, Mapping) else k
+            keep = _cut(order, cut_at).split([self.score_shapes[name].numel() for name in names])
             for name, part in zip(names, keep):
                 mask = part.view(self.score_shapes[name])
                 if mask.dim() == 1:  # units: a whole row is kept or pruned
@@ -121,15 +137,24 @@ class Ranking:
         return masks
 
 
-def rank(net: nn.Module, method: str = "weight", scope: str = "layer", include_output: bool = False) -> Ranking:
-    """Rank the weights (by |w|) or the units (by the L2 norm of their row) of `net`.
+def rank(net: nn.Module, method: str = "weight", scope: str = "layer", include_output: bool = False,
+         criterion: str | None = None, data: Split | torch.Tensor | None = None) -> Ranking:
+    """Rank the weights or the units of `net` by an importance criterion, least important first.
 
     Args:
-        net: the network.
+        net: the network (not modified).
         method: "weight" or "unit".
         scope: "layer" ranks each layer on its own; "global" ranks all
             prunable weights together (weight pruning only).
         include_output: rank the output layer too.
+        criterion: one of `criteria.CRITERIA[method]`; None is the default,
+            |w| for weights and the L2 norm of the row for units.
+        data: calibration data from the training split, for the data-aware
+            criteria (see `helpers.criteria`).
+
+    Raises:
+        ValueError: an unknown method, scope or criterion; unit pruning with
+            global scope; a global-only criterion ("lamp") with layer scope.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -137,9 +162,13 @@ def rank(net: nn.Module, method: str = "weight", scope: str = "layer", include_o
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     if method == "unit" and scope != "layer":
         raise ValueError(f"unit pruning is layer-wise only, got scope={scope!r}")
+    criterion = check_criterion(method, criterion)
+    if criterion in GLOBAL_ONLY and scope != "global":
+        raise ValueError(f"criterion {criterion!r} only makes sense with scope='global': within one layer it ranks "
+                         "exactly as 'magnitude' does")
     layers = prunable_layers(net, include_output)
     weights = {name: layer.weight.detach() for name, layer in layers.items()}
-    scores = {name: w.abs() if method == "weight" else w.norm(dim=1) for name, w in weights.items()}
+    scores = criteria.scores(net, method, criterion, data, include_output)
     groups = [[name] for name in scores] if scope == "layer" else [list(scores)]
     return Ranking(
         groups=[(names, torch.argsort(torch.cat([scores[n].flatten() for n in names]), stable=True))
@@ -149,8 +178,9 @@ def rank(net: nn.Module, method: str = "weight", scope: str = "layer", include_o
     )
 
 
-def weight_masks(net: nn.Module, k: float, scope: str = "layer", include_output: bool = False) -> dict[str, torch.Tensor]:
-    """Masks that prune the k% of weights with the smallest magnitude.
+def weight_masks(net: nn.Module, k: float, scope: str = "layer", include_output: bool = False,
+                 criterion: str = "magnitude", data: Split | torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Masks that prune the k% of weights with the smallest magnitude (or the lowest score of `criterion`).
 
     Args:
         net: the network.
@@ -158,6 +188,7 @@ def weight_masks(net: nn.Module, k: float, scope: str = "layer", include_output:
         scope: "layer" prunes k% of every layer; "global" ranks the weights of
             all prunable layers together (layers then lose different shares).
         include_output: prune the output layer too.
+        criterion, data: the importance criterion and its calibration data (`helpers.criteria`).
 
     Returns:
         {layer name: bool tensor shaped like its weight, True = kept}.
@@ -165,11 +196,14 @@ def weight_masks(net: nn.Module, k: float, scope: str = "layer", include_output:
     Used in 02_weight_pruning.
     """
     check_k(k)
-    return rank(net, "weight", scope, include_output).masks(k)
+    return rank(net, "weight", scope, include_output, criterion, data).masks(k)
 
 
-def unit_masks(net: nn.Module, k: float, include_output: bool = False) -> dict[str, torch.Tensor]:
+def unit_masks(net: nn.Module, k: float, include_output: bool = False, criterion: str = "l2",
+               data: Split | torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Masks that prune, in each layer, the k% of units whose weight rows have the smallest L2 norm.
+
+    `criterion` and `data` rank the units by another score instead (`helpers.criteria`).
 
     Returns:
         {layer name: bool tensor shaped like its weight}; a pruned unit's whole row is False.
@@ -177,14 +211,15 @@ def unit_masks(net: nn.Module, k: float, include_output: bool = False) -> dict[s
     Used in 03_unit_pruning.
     """
     check_k(k)
-    return rank(net, "unit", "layer", include_output).masks(k)
+    return rank(net, "unit", "layer", include_output, criterion, data).masks(k)
 
 
 def masks_for(net: nn.Module, k: float, method: str = "weight", scope: str = "layer",
-              include_output: bool = False) -> dict[str, torch.Tensor]:
-    """The masks of `method` ("weight" or "unit") at k; `scope` applies to weight pruning."""
+              include_output: bool = False, criterion: str | None = None,
+              data: Split | torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The masks of `method` ("weight" or "unit") at k; `scope` applies to weight pruning; `criterion` None is the default."""
     check_k(k)
-    return rank(net, method, scope, include_output).masks(k)
+    return rank(net, method, scope, include_output, criterion, data).masks(k)
 
 
 def check_masks(net: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
@@ -221,15 +256,16 @@ def apply_masks_(net: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
 
 
 def prune(net: nn.Module, k: float, method: str = "weight", scope: str = "layer",
-          include_output: bool = False) -> nn.Module:
-    """A copy of `net` pruned at k% by `method`; `net` itself is never changed.
+          include_output: bool = False, criterion: str | None = None,
+          data: Split | torch.Tensor | None = None) -> nn.Module:
+    """A copy of `net` pruned at k% by `method` (and `criterion`, default magnitude / row L2); `net` is never changed.
 
     >>> from helpers.model import make_mlp
     >>> net = make_mlp((8, 4))
     >>> sparsity(prune(net, 50, "unit"))["alive"].tolist()
     [4, 2, 10, 16]
     """
-    return apply_masks(net, masks_for(net, k, method, scope, include_output))
+    return apply_masks(net, masks_for(net, k, method, scope, include_output, criterion, data))
 
 
 def compact(net: nn.Module) -> nn.Sequential:

@@ -1,0 +1,297 @@
+"""Importance criteria: how much each weight or unit of a network matters, as a score.
+
+Pruning removes the parts with the lowest scores. `pruning.rank` sorts these
+scores, so every criterion here works with `weight_masks`, `unit_masks`,
+`prune` and `sweep` through their `criterion=` argument. Each criterion is one
+formula, written next to its paper:
+
+Weight criteria, one score per weight w_ij of a layer (row i = unit, column j = input):
+
+- ``"magnitude"`` |w_ij|. Han et al. 2015, the series' default.
+- ``"random"`` a uniform random number: the control that knows nothing.
+- ``"taylor"`` |w_ij · ∂L/∂w_ij|: the first-order change of the loss L when the
+  weight is set to zero. Molchanov et al. 2017/2019.
+- ``"obd"`` ½ · h_ij · w_ij², with h_ij the diagonal of the Gauss-Newton matrix
+  of the mean cross-entropy: the second-order change of the loss when the weight
+  is set to zero, at a minimum where the gradient vanishes. Optimal Brain Damage,
+  LeCun et al. 1990. h is computed exactly over the 10 classes (no sampled labels,
+  so it is deterministic); for softmax cross-entropy it equals the Fisher.
+- ``"wanda"`` |w_ij| · ‖x_j‖₂, with x_j the layer's j-th input over the calibration
+  images: a weight matters if it is large *and* its input is large. Sun et al. 2023.
+- ``"lamp"`` w_u² / Σ_{v ≥ u} w_v², the weight's squared magnitude over the sum of
+  the squares of the weights of its layer at least as large: comparable across
+  layers, so it is for global scope. Lee et al. 2021.
+
+Unit criteria, one score per unit (row i of a layer's weight, its output neuron):
+
+- ``"l2"`` ‖W_i,:‖₂ of the incoming row, the reference notebook's and the default;
+  ``"l1"`` ‖W_i,:‖₁ (Li et al. 2017).
+- ``"l2_out"`` ‖W'_:,i‖₂ of the column of the next layer that reads the unit;
+  ``"l2_in_out"`` the product of the two.
+- ``"activation"`` the unit's mean output after the ReLU on the calibration images.
+- ``"apoz"`` 1 − APoZ, the share of calibration images on which the unit's output is
+  positive: units whose outputs are mostly zero go first. Hu et al. 2016.
+- ``"taylor"`` |Σ_n a_ni · ∂L/∂a_ni| with a the unit's output after the ReLU and L
+  the mean loss over the calibration images: the first-order change of L when the
+  unit is removed. Molchanov et al. 2017.
+
+Data-aware criteria take calibration data from the **training** images, never the
+test set: images for ``"wanda"``, ``"obd"``, ``"activation"`` and ``"apoz"``; images
+and labels (a `Split`) for ``"taylor"``, which needs a loss. Nothing here modifies
+the network; hooks that record activations are removed even when an error is raised.
+
+Used in 06_criteria.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from helpers.data import Split
+from helpers.model import linear_layers
+
+WEIGHT_CRITERIA = ("magnitude", "random", "taylor", "obd", "wanda", "lamp")
+UNIT_CRITERIA = ("l2", "l1", "l2_out", "l2_in_out", "activation", "apoz", "taylor")
+#: The criteria of each pruning method; the first is the default.
+CRITERIA = {"weight": WEIGHT_CRITERIA, "unit": UNIT_CRITERIA}
+#: Criteria that need calibration images (and, for "taylor", their labels).
+DATA_AWARE = {"weight": ("taylor", "obd", "wanda"), "unit": ("activation", "apoz", "taylor")}
+#: Criteria whose scores compare across layers only in a global ranking.
+GLOBAL_ONLY = ("lamp",)
+#: Default number of calibration images taken from the training split (`calibration`).
+CALIBRATION_SIZE = 1024
+
+__all__ = ["CRITERIA", "WEIGHT_CRITERIA", "UNIT_CRITERIA", "DATA_AWARE", "GLOBAL_ONLY", "CALIBRATION_SIZE",
+           "calibration", "check_criterion", "weight_scores", "unit_scores", "scores"]
+
+
+def check_criterion(method: str, criterion: str | None) -> str:
+    """Return the criterion (the method's default for None); raise naming the choices otherwise.
+
+    >>> check_criterion("unit", None)
+    'l2'
+    >>> check_criterion("weight", "apoz")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'apoz' is a unit criterion; weight criteria are ('magnitude', 'random', 'taylor', 'obd', 'wanda', 'lamp')
+    """
+    if method not in CRITERIA:
+        raise ValueError(f"method must be one of {tuple(CRITERIA)}, got {method!r}")
+    if criterion is None:
+        return CRITERIA[method][0]
+    if criterion not in CRITERIA[method]:
+        other = next((m for m, names in CRITERIA.items() if m != method and criterion in names), None)
+        start = f"{criterion!r} is a {other} criterion; " if other else f"unknown criterion {criterion!r}; "
+        raise ValueError(start + f"{method} criteria are {CRITERIA[method]}")
+    return criterion
+
+
+def calibration(train: Split, size: int = CALIBRATION_SIZE, seed: int = 0) -> Split:
+    """`size` images and labels drawn without replacement from the training split (a fixed permutation per seed).
+
+    Raises:
+        ValueError: size not a positive integer, or larger than the split.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= len(train):
+        raise ValueError(f"calibration size must be an integer in [1, {len(train)}], got {size!r}")
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:size]
+    return Split(train.images[order], train.labels[order])
+
+
+def _layers(net: nn.Module, include_output: bool) -> dict[str, nn.Linear]:
+    layers = linear_layers(net)
+    if not layers:
+        raise ValueError(f"{type(net).__name__} has no nn.Linear layers to score")
+    return dict(layers if include_output else layers[:-1])
+
+
+def _check_data(net: nn.Module, criterion: str, data: Split | torch.Tensor | None, labels: bool) -> tuple:
+    """(images, labels or None) after checking that the criterion got what it needs."""
+    if data is None:
+        raise ValueError(f"criterion {criterion!r} needs calibration data from the training split: pass "
+                         f"data=calibration(train) (a Split{'' if labels else ' or an image tensor'})")
+    if isinstance(data, Split):
+        images, targets = data.images, data.labels
+    elif isinstance(data, torch.Tensor):
+        if labels:
+            raise ValueError(f"criterion {criterion!r} needs labels for its loss: pass a Split (images and labels), "
+                             "not an image tensor")
+        images, targets = data, None
+    else:
+        raise TypeError(f"data must be a Split or an image tensor, got {type(data).__name__}")
+    width = linear_layers(net)[0][1].in_features
+    if images.dim() != 2 or images.shape[1] != width or len(images) == 0:
+        raise ValueError(f"calibration images must have shape [N >= 1, {width}], got {tuple(images.shape)}")
+    device = next(net.parameters()).device
+    return images.to(device), (targets.to(device) if targets is not None else None)
+
+
+@contextmanager
+def _recorded(net: nn.Module, names: list[str]) -> Iterator[dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """Record (input, pre-activation output) of the named Linear layers on the next forward pass.
+
+    The hooks are removed on leaving the block, error or not.
+    """
+    layers = dict(linear_layers(net))
+    record: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    handles = []
+    try:
+        for name in names:
+            handles.append(layers[name].register_forward_hook(
+                lambda module, inputs, output, name=name: record.__setitem__(name, (inputs[0], output))))
+        yield record
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _lamp(weight: torch.Tensor) -> torch.Tensor:
+    """LAMP score of each weight: w_u² over the sum of w_v² for the weights v at or after u in ascending |w| order."""
+    squares = weight.flatten() ** 2
+    order = torch.argsort(squares, stable=True)
+    sorted_squares = squares[order]
+    at_least_as_large = sorted_squares.flip(0).cumsum(0).flip(0)  # suffix sums
+    scores = torch.empty_like(squares)
+    scores[order] = sorted_squares / at_least_as_large.clamp_min(torch.finfo(squares.dtype).tiny)
+    return scores.view_as(weight)
+
+
+def _gauss_newton_diagonal(net: nn.Module, images: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
+    """Diagonal of the Gauss-Newton matrix of the mean cross-entropy for the weights of the named layers.
+
+    For a weight w_ij with input x_j and pre-activation z_i: h_ij = mean_n x_nj² · s_ni,
+    with s_ni = Σ_c p_c (∂f_c/∂z_i)² − (Σ_c p_c ∂f_c/∂z_i)², f the logits and p = softmax(f):
+    Jᵀ (diag p − p pᵀ) J, exactly, from one backward pass per class.
+    """
+    with _recorded(net, names) as record:
+        logits = net(images)
+    probabilities = F.softmax(logits, dim=1).detach()
+    outputs = [record[name][1] for name in names]
+    first = [torch.zeros_like(z) for z in outputs]   # Σ_c p_c J_c
+    second = [torch.zeros_like(z) for z in outputs]  # Σ_c p_c J_c²
+    for c in range(logits.shape[1]):
+        jacobians = torch.autograd.grad(logits[:, c].sum(), outputs, retain_graph=c < logits.shape[1] - 1)
+        p = probabilities[:, c:c + 1]
+        for a, b, jacobian in zip(first, second, jacobians):
+            a.add_(p * jacobian)
+            b.add_(p * jacobian ** 2)
+    diagonal = {}
+    for name, a, b in zip(names, first, second):
+        inputs = record[name][0].detach()
+        diagonal[name] = (b - a ** 2).T @ inputs ** 2 / len(images)
+    return diagonal
+
+
+def weight_scores(net: nn.Module, criterion: str = "magnitude", data: Split | torch.Tensor | None = None,
+                  include_output: bool = False, seed: int = 0) -> dict[str, torch.Tensor]:
+    """One importance score per weight: {layer name: scores shaped like its weight}; low scores are pruned first.
+
+    Args:
+        net: the network (not modified).
+        criterion: one of `WEIGHT_CRITERIA` (see the module's docstring for each formula).
+        data: calibration data from the training split, for the data-aware criteria:
+            a `Split` ("taylor" needs labels) or an image tensor [N, inputs].
+        include_output: score the output layer too.
+        seed: the seed of ``"random"``.
+
+    Raises:
+        ValueError: an unknown criterion or a unit criterion; a data-aware criterion
+            without data, or with images of the wrong width.
+
+    >>> from helpers.model import make_mlp
+    >>> net = make_mlp((3,), inputs=2, classes=2)
+    >>> torch.equal(weight_scores(net)["0"], net[0].weight.abs())
+    True
+    """
+    criterion = check_criterion("weight", criterion)
+    layers = _layers(net, include_output)
+    names = list(layers)
+    weights = {name: layer.weight.detach() for name, layer in layers.items()}
+    if criterion == "magnitude":
+        return {name: w.abs() for name, w in weights.items()}
+    if criterion == "random":
+        generator = torch.Generator().manual_seed(seed)
+        return {name: torch.rand(w.shape, generator=generator).to(w.device) for name, w in weights.items()}
+    if criterion == "lamp":
+        return {name: _lamp(w) for name, w in weights.items()}
+    images, labels = _check_data(net, criterion, data, labels=criterion == "taylor")
+    if criterion == "taylor":
+        parameters = [layers[name].weight for name in names]
+        gradients = torch.autograd.grad(F.cross_entropy(net(images), labels), parameters)
+        return {name: (weights[name] * g).abs() for name, g in zip(names, gradients)}
+    if criterion == "obd":
+        h = _gauss_newton_diagonal(net, images, names)
+        return {name: 0.5 * h[name] * weights[name] ** 2 for name in names}
+    # wanda
+    with torch.no_grad(), _recorded(net, names) as record:
+        net(images)
+    return {name: weights[name].abs() * record[name][0].norm(dim=0) for name in names}
+
+
+def unit_scores(net: nn.Module, criterion: str = "l2", data: Split | torch.Tensor | None = None,
+                include_output: bool = False) -> dict[str, torch.Tensor]:
+    """One importance score per unit (row of a layer's weight): {layer name: scores [rows]}; low scores go first.
+
+    Args:
+        net: the network (not modified).
+        criterion: one of `UNIT_CRITERIA` (see the module's docstring for each formula).
+        data: calibration data from the training split, for the data-aware criteria:
+            a `Split` ("taylor" needs labels) or an image tensor [N, inputs].
+        include_output: score the output layer's units too ("l2_out" has no next layer
+            there and refuses).
+
+    Raises:
+        ValueError: an unknown criterion or a weight criterion; a data-aware criterion
+            without data, or with images of the wrong width.
+
+    >>> from helpers.model import make_mlp
+    >>> net = make_mlp((3,), inputs=2, classes=2)
+    >>> torch.equal(unit_scores(net)["0"], net[0].weight.norm(dim=1))
+    True
+    """
+    criterion = check_criterion("unit", criterion)
+    layers = _layers(net, include_output)
+    names = list(layers)
+    every = linear_layers(net)
+    following = {name: every[i + 1][1].weight.detach() if i + 1 < len(every) else None
+                 for i, (name, _) in enumerate(every)}
+    weights = {name: layer.weight.detach() for name, layer in layers.items()}
+    if criterion in ("l2_out", "l2_in_out") and any(following[name] is None for name in names):
+        raise ValueError(f"criterion {criterion!r} reads the next layer, and the output layer has none: "
+                         "use include_output=False")
+    if criterion == "l2":
+        return {name: w.norm(dim=1) for name, w in weights.items()}
+    if criterion == "l1":
+        return {name: w.abs().sum(dim=1) for name, w in weights.items()}
+    if criterion == "l2_out":
+        return {name: following[name].norm(dim=0) for name in names}
+    if criterion == "l2_in_out":
+        return {name: w.norm(dim=1) * following[name].norm(dim=0) for name, w in weights.items()}
+    images, labels = _check_data(net, criterion, data, labels=criterion == "taylor")
+    if criterion == "taylor":
+        with _recorded(net, names) as record:
+            loss = F.cross_entropy(net(images), labels)
+        outputs = [record[name][1] for name in names]
+        gradients = torch.autograd.grad(loss, outputs)
+        # a = relu(z); ∂L/∂a = ∂L/∂z wherever a > 0, and a · ∂L/∂a = 0 wherever a = 0
+        return {name: (F.relu(z.detach()) * g).sum(dim=0).abs() for name, z, g in zip(names, outputs, gradients)}
+    with torch.no_grad(), _recorded(net, names) as record:
+        net(images)
+    outputs = {name: F.relu(record[name][1]) for name in names}
+    if criterion == "activation":
+        return {name: a.mean(dim=0) for name, a in outputs.items()}
+    return {name: (a > 0).float().mean(dim=0) for name, a in outputs.items()}  # apoz: 1 - share of zeros
+
+
+def scores(net: nn.Module, method: str = "weight", criterion: str | None = None,
+           data: Split | torch.Tensor | None = None, include_output: bool = False) -> dict[str, torch.Tensor]:
+    """`weight_scores` or `unit_scores` by method; `criterion` None means the method's default."""
+    criterion = check_criterion(method, criterion)
+    if method == "weight":
+        return weight_scores(net, criterion, data, include_output)
+    return unit_scores(net, criterion, data, include_output)
