@@ -52,9 +52,9 @@ def one_seed(seed: int, data, one_shot_only: bool) -> tuple[pd.DataFrame, list[d
     return runs, baselines
 
 
-def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard deviation, standard error of the mean and n per (method, procedure, k)."""
-    summary = (runs.groupby(["method", "procedure", "k"], sort=False)["accuracy"].agg(["mean", "std", "count"])
+def summarise(runs: pd.DataFrame, by: tuple[str, ...] = ("method", "procedure", "k")) -> pd.DataFrame:
+    """Mean, standard deviation, standard error of the mean and n of the accuracy per group of `by` (over seeds)."""
+    summary = (runs.groupby(list(by), sort=False)["accuracy"].agg(["mean", "std", "count"])
                .reset_index().rename(columns={"mean": "accuracy", "count": "n"}))
     summary["se"] = summary["std"] / summary["n"].map(math.sqrt)
     return summary

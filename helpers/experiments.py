@@ -6,6 +6,7 @@ Used in 02_weight_pruning, 03_unit_pruning and 04_fine_tuning.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ from helpers.config import K_LIST
 from helpers.data import Split
 from helpers.model import linear_layers
 from helpers.criteria import GLOBAL_ONLY
+from helpers.criteria import calibration as draw_calibration
 from helpers.pruning import (METHODS, apply_masks, check_k, check_masks, compact, compression, flops, masks_for,
                              keep_largest, prunable_layers, rank, unit_masks, weight_masks, weights_kept)
 from helpers.training import RECIPE, evaluate, evaluate_loss, fit, initial_network, restart_network
@@ -794,3 +796,115 @@ def allocate(table: pd.DataFrame, budget: int) -> dict[str, float]:
             removed_so_far += step
     return {name: 100 * final[name] / curves[name][0] for name in curves}
 
+
+
+def calibration_sizes(net: nn.Module, train: Split, validation: Split, sizes: Sequence[int],
+                      cases: Mapping[str, tuple[float, Sequence[str]]], seed: int = 0) -> pd.DataFrame:
+    """Validation accuracy of data-aware criteria scored on calibration sets of several sizes, and the time it took.
+
+    Args:
+        net: the trained network (not modified).
+        train: the split the calibration images are drawn from (`criteria.calibration`).
+        validation: the split that measures.
+        sizes: calibration sizes to try.
+        cases: {method: (k, criteria)}, e.g. {"weight": (97, ["obd", "wanda"])}.
+        seed: seed of the calibration draw.
+
+    Returns:
+        One row per (size, method, criterion): size, method, criterion, k, accuracy,
+        seconds (to score the whole network).
+
+    Used in 06_criteria.
+    """
+    rows = []
+    for size in sizes:
+        data = draw_calibration(train, size, seed)
+        for method, (k, names) in cases.items():
+            for criterion in names:
+                started = time.perf_counter()
+                ranking = rank(net, method, "layer", criterion=criterion, data=data)
+                seconds = time.perf_counter() - started
+                rows.append(dict(size=size, method=method, criterion=criterion, k=k, seconds=seconds,
+                                 accuracy=evaluate(apply_masks(net, ranking.masks(k)), validation)))
+    return pd.DataFrame(rows)
+
+
+def smallest_sufficient(table: pd.DataFrame, n: int) -> int:
+    """The smallest size whose accuracy, for every (method, criterion), is not below the largest size's beyond the noise.
+
+    Args:
+        table: a `calibration_sizes` table.
+        n: images each accuracy was measured on (the noise rule, `noise`).
+
+    >>> table = pd.DataFrame(dict(size=[10, 100, 1000], method="weight", criterion="obd", accuracy=[0.90, 0.975, 0.98]))
+    >>> smallest_sufficient(table, 5_000)
+    100
+    """
+    largest = table[table["size"] == table["size"].max()].set_index(["method", "criterion"])["accuracy"]
+    for size, group in table.groupby("size", sort=True):
+        accuracy = group.set_index(["method", "criterion"])["accuracy"]
+        if all(accuracy[case] >= largest[case] or not differs(accuracy[case], largest[case], n) for case in largest.index):
+            return int(size)
+    raise AssertionError("unreachable: the largest size is sufficient by definition")
+
+
+#: The k grids of the sensitivity curves in 06_criteria: fine where one layer starts to matter.
+SENSITIVITY_KS = {"weight": (50, 70, 80, 90, 95, 97, 98, 99, 99.5, 99.7, 99.9),
+                  "unit": (50, 70, 80, 85, 90, 93, 95, 97, 98, 99)}
+
+
+def budget_candidates(net: nn.Module, method: str, k: float, tables: Mapping[str, pd.DataFrame],
+                      calibration: Split | None = None) -> dict[str, dict[str, torch.Tensor]]:
+    """Ways to keep exactly as many weights (or units) as uniform pruning at k keeps, as masks by name.
+
+    Weights: "uniform, magnitude" (k in every layer), "global magnitude", "global LAMP"
+    and "allocated, <criterion>" for each sensitivity table. Units: "uniform, l2" and
+    "allocated, <criterion>" for each table. The allocations come from `allocate` on
+    the tables (measured on validation).
+
+    Args:
+        net: the trained network (not modified).
+        method: "weight" or "unit".
+        k: the uniform k that sets the budget.
+        tables: {criterion: a `sensitivity` table of `method` ranked by that criterion}.
+        calibration: calibration data, for data-aware criteria among the tables.
+
+    Used in 06_criteria and benchmarks.criteria.
+    """
+    layers = prunable_layers(net)
+    sizes = {name: layer.weight.shape[0] if method == "unit" else layer.weight.numel() for name, layer in layers.items()}
+    budget = sum(size - round(k / 100 * size) for size in sizes.values())
+    uniform = "magnitude" if method == "weight" else "l2"
+    candidates = {f"uniform, {uniform}": rank(net, method, "layer").masks(k)}
+    if method == "weight":
+        candidates["global magnitude"] = rank(net, "weight", "global").masks(k)
+        candidates["global LAMP"] = rank(net, "weight", "global", criterion="lamp").masks(k)
+    for criterion, table in tables.items():
+        ranking = rank(net, method, "layer", criterion=criterion, data=calibration)
+        candidates[f"allocated, {criterion}"] = ranking.masks(allocate(table, budget))
+    return candidates
+
+
+def measure_candidates(net: nn.Module, candidates: Mapping[str, Mapping[str, torch.Tensor]],
+                       splits: Mapping[str, Split], method: str = "weight") -> pd.DataFrame:
+    """Accuracy of `net` pruned by each set of masks, with what each keeps per layer.
+
+    Returns:
+        One row per candidate (index "how"): kept (weights or whole units kept in the
+        pruned layers), "<layer> kept" (% of the layer's weights, or units kept), and
+        the accuracy (%) on each split, columns named by `splits`' keys.
+
+    Used in 06_criteria and benchmarks.criteria.
+    """
+    rows = []
+    for how, masks in candidates.items():
+        counts = {name: int(mask.any(dim=1).sum()) if method == "unit" else int(mask.sum()) for name, mask in masks.items()}
+        row = {"how": how, "kept": sum(counts.values())}
+        if method == "unit":
+            row.update({f"layer {name} units kept": count for name, count in counts.items()})
+        else:
+            row.update({f"layer {name} kept (%)": 100 * count / masks[name].numel() for name, count in counts.items()})
+        pruned = apply_masks(net, masks)
+        row.update({f"{split} (%)": 100 * evaluate(pruned, data) for split, data in splits.items()})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("how")

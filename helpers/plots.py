@@ -750,3 +750,108 @@ def speed_and_size_vs_k(table: pd.DataFrame) -> plt.Figure:
         axis.legend(fontsize=7, loc="upper left")
     figure.tight_layout()
     return figure
+
+
+#: One colour per criterion, the same in every panel and notebook.
+CRITERION_COLORS = {"magnitude": "C0", "magnitude, global": "C9", "random": "0.6", "taylor": "C3", "obd": "C2",
+                    "wanda": "C1", "lamp": "C4", "l2": "C0", "l1": "C5", "l2_out": "C6", "l2_in_out": "C8",
+                    "activation": "C1", "apoz": "C7"}
+
+
+def _error_axis(axis: plt.Axes, errors: Sequence[float], floor: float = 0.01, ylabel: str = "error (%), log scale") -> None:
+    """A log axis of the error with readable ticks from the lowest error up to 100% (and chance marked)."""
+    axis.axhline(90, color="0.6", lw=0.8, ls=(0, (1, 3)))
+    axis.set_yscale("log")
+    axis.set_ylim(max(min(errors, default=1) * 0.7, floor), 100)
+    axis.yaxis.set_major_locator(matplotlib.ticker.FixedLocator([0.1, 1, 1.5, 2, 3, 5, 10, 20, 50, 90]))
+    axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
+    axis.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axis.set_ylabel(ylabel)
+
+
+def criteria_vs_k(results: pd.DataFrame, baselines: Mapping[str, float] | None = None, split: str = "validation",
+                  panel_by: str = "recipe") -> plt.Figure:
+    """Error (log axis) against k, one line per criterion; a column of panels per method, a row per `panel_by` value.
+
+    Args:
+        results: columns method, criterion, k, accuracy (0-1) and `panel_by`
+            (a `sweep_criteria` table with e.g. a "recipe" column added).
+        baselines: {value of `panel_by`: accuracy of that unpruned network}, drawn dotted.
+        split: the split the accuracies were measured on, for the axis label.
+        panel_by: the column that gives one row of panels per value.
+
+    Used in 06_criteria.
+    """
+    missing = {"method", "criterion", "k", "accuracy", panel_by} - set(results.columns)
+    if missing:
+        raise ValueError(f"results lacks the columns {sorted(missing)}")
+    rows, methods = list(results[panel_by].unique()), list(results["method"].unique())
+    figure, axes = plt.subplots(len(rows), len(methods), figsize=(5.6 * len(methods), 3.6 * len(rows)),
+                                squeeze=False, sharey="row")
+    for r, row in enumerate(rows):
+        for c, method in enumerate(methods):
+            axis, errors = axes[r][c], []
+            group = results[(results[panel_by] == row) & (results["method"] == method)]
+            for criterion, points in group.groupby("criterion", sort=False):
+                error = np.clip(100 * (1 - points["accuracy"].to_numpy()), 0.01, None)
+                errors.append(error.min())
+                axis.plot(points["k"], error, marker="o", ms=4, color=CRITERION_COLORS.get(criterion),
+                          lw=2.2 if criterion in ("magnitude", "l2") else 1.3, label=criterion)
+            if baselines and row in baselines:
+                errors.append(100 * (1 - baselines[row]))
+                axis.axhline(100 * (1 - baselines[row]), color="0.4", lw=1, ls=":", label="unpruned")
+            _error_axis(axis, errors, ylabel=f"{split} error (%), log scale" if c == 0 else "")
+            axis.set_xticks(sorted(group["k"].unique()))
+            axis.set(xlabel="k: % pruned in each layer" if method == "weight" else "k: % of units pruned in each layer",
+                     title=f"{method} pruning, {panel_by} {row}")
+            if r == 0:
+                axis.legend(fontsize=7, loc="upper left", ncol=2)
+    figure.tight_layout()
+    return figure
+
+
+def sensitivity(table: pd.DataFrame, allocation: Mapping[str, float] | None = None, split: str = "validation",
+                title: str = "Pruning one layer at a time", axis: plt.Axes | None = None,
+                entries: str = "weights") -> plt.Figure:
+    """Error (log axis) of the network with one layer pruned, against the share of that layer kept (log axis).
+
+    Args:
+        table: a `sensitivity` table (layer, k, accuracy, size).
+        allocation: {layer: k} chosen for all layers together; drawn as a ring on each curve.
+        split: the split the accuracies were measured on, for the axis label.
+        title: the axis title.
+        axis: draw into this axis instead of a new figure.
+        entries: what the table counts, "weights" or "units", for the legend.
+
+    Used in 06_criteria.
+    """
+    missing = {"layer", "k", "accuracy", "size"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks the columns {sorted(missing)}: pass a sensitivity() table")
+    if axis is None:
+        figure, axis = plt.subplots(figsize=(7, 4.2))
+    figure, errors = axis.figure, []
+    for i, (layer, group) in enumerate(table[table["k"] > 0].groupby("layer", sort=False)):
+        kept = 100 - group["k"].to_numpy()
+        error = np.clip(100 * (1 - group["accuracy"].to_numpy()), 0.01, None)
+        errors.append(error.min())
+        size = int(group["size"].iloc[0])
+        axis.plot(kept, error, marker="o", ms=3.5, color=f"C{i}", label=f"layer {layer} ({size:,} {entries})")
+        if allocation is not None and layer in allocation:
+            at = 100 - allocation[layer]
+            y = np.interp(np.log(at), np.log(kept[::-1]), error[::-1]) if at > 0 else error[-1]
+            axis.plot([at], [y], marker="o", ms=11, mfc="none", mec=f"C{i}", mew=2)
+    dense = table.loc[table["k"] == 0, "accuracy"]
+    if len(dense):
+        errors.append(100 * (1 - dense.iloc[0]))
+        axis.axhline(100 * (1 - dense.iloc[0]), color="0.4", lw=1, ls=":", label="unpruned")
+    _error_axis(axis, errors, ylabel=f"{split} error (%), log scale")
+    axis.set_xscale("log")
+    axis.invert_xaxis()
+    axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set(xlabel="% of the layer kept, log scale (fewer →)", title=title)
+    if allocation is not None:
+        axis.plot([], [], marker="o", ms=9, mfc="none", mec="0.3", ls="none", label="the allocation's k")
+    axis.legend(fontsize=8, loc="upper left")
+    figure.tight_layout()
+    return figure

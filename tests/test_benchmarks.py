@@ -47,3 +47,14 @@ def test_readme_recipe_table_is_the_one_made_from_docs_recipe_csv():
     assert recipe_markdown(table) in (root / "README.md").read_text(), "run make recipe, copy build/results/recipe.csv to docs/"
     assert table.loc[table["chosen"], "l1"].tolist() == [RECIPE["l1"]]
     assert choose(table) == RECIPE["l1"]
+
+
+def test_criteria_tables_rows_and_cells():
+    from benchmarks.criteria import markdown as criteria_markdown
+    runs = pd.DataFrame(dict(method="weight", criterion=["magnitude", "magnitude", "obd", "magnitude"],
+                             procedure=["one-shot, l1", "one-shot, l1", "one-shot, l1", "one-shot, no-l1"],
+                             k=99, accuracy=[0.95, 0.97, 0.9, 0.5], seed=[0, 1, 0, 0]))
+    lines = criteria_markdown(summarise(runs, by=("method", "criterion", "procedure", "k"))).splitlines()
+    assert lines[0] == "| method | criterion | recipe l1 | recipe no-l1 |"
+    assert lines[2] == "| weight k=99 | magnitude | 96.00 ± 1.00 | 50.00 |"  # one run: the mean alone
+    assert lines[3] == "| weight k=99 | obd | 90.00 |  |"

@@ -216,9 +216,8 @@ def test_sensitivity_prunes_one_layer_at_a_time():
     from helpers.experiments import sensitivity
     from helpers.pruning import apply_masks, unit_masks
     from helpers.training import evaluate
-    net, data = tiny(), batch(200)
-    net = net.float()
-    data = Split(data.images.float(), data.labels)
+    net, sample = tiny().float(), batch(200)
+    data = Split(sample.images.float(), sample.labels)
     before = copy.deepcopy(net.state_dict())
     table = sensitivity(net, data, [50, 90], "unit", "l2")
     assert list(table.columns) == ["layer", "k", "accuracy", "kept", "size"]
@@ -278,3 +277,18 @@ def test_sweep_criteria_ranks_each_criterion_in_its_scope():
     assert table.set_index(["criterion", "k"]).loc[("lamp", 90), "scope"] == "global"
     row = table.set_index(["criterion", "k"]).loc[("magnitude, global", 90)]
     assert row["scope"] == "global" and row["accuracy"] == evaluate(apply_masks(net, weight_masks(net, 90, "global")), data)
+
+
+def test_budget_candidates_keep_exactly_what_uniform_keeps():
+    from helpers.experiments import budget_candidates, measure_candidates, sensitivity
+    net, sample = tiny(hidden=(12, 10)).float(), batch(200)
+    data = Split(sample.images.float(), sample.labels)
+    tables = {"magnitude": sensitivity(net, data, [50, 90, 99])}
+    weights = measure_candidates(net, budget_candidates(net, "weight", 90, tables), {"validation": data})
+    uniform = sum(layer.weight.numel() - round(0.9 * layer.weight.numel()) for _, layer in linear_layers(net)[:-1])
+    assert list(weights.index) == ["uniform, magnitude", "global magnitude", "global LAMP", "allocated, magnitude"]
+    assert (weights["kept"] == uniform).all()
+    units = measure_candidates(net, budget_candidates(net, "unit", 50, {"l1": sensitivity(net, data, [50, 90], "unit", "l1")}),
+                               {"validation": data}, "unit")
+    assert list(units.index) == ["uniform, l2", "allocated, l1"] and (units["kept"] == 6 + 5).all()
+    assert units.loc["uniform, l2", ["layer 0 units kept", "layer 2 units kept"]].tolist() == [6, 5]

@@ -252,3 +252,30 @@ def test_decade_range_covers_the_nonzero_magnitudes_and_no_more_than_asked():
     assert plots.decade_range({"zeros": torch.zeros(3)}) == (-3, 0)
     with pytest.raises(ValueError, match="decades"):
         plots.WeightHistograms(make_mlp((4,), inputs=3, classes=2), decades=(0, -3))
+
+
+def test_criteria_vs_k_draws_each_criterion_error_in_its_panel():
+    results = pd.DataFrame({"method": ["weight"] * 4 + ["unit"] * 2, "criterion": ["magnitude", "magnitude", "obd", "obd", "l2", "l2"],
+                            "k": [90, 99, 90, 99, 70, 90], "accuracy": [0.98, 0.90, 0.97, 0.50, 0.97, 0.6], "recipe": "l1"})
+    figure = plots.criteria_vs_k(results, baselines={"l1": 0.985})
+    weight_axis, unit_axis = figure.axes
+    lines = {line.get_label(): line for line in weight_axis.get_lines()}
+    np.testing.assert_allclose(lines["obd"].get_ydata(), [3.0, 50.0])
+    np.testing.assert_allclose(lines["unpruned"].get_ydata(), [1.5, 1.5])
+    assert [line.get_label() for line in unit_axis.get_lines()][0] == "l2"
+    with pytest.raises(ValueError, match="lacks the columns"):
+        plots.criteria_vs_k(results.drop(columns="recipe"))
+    plt.close(figure)
+
+
+def test_sensitivity_draws_error_against_share_kept_and_rings_at_the_allocation():
+    table = pd.DataFrame({"layer": ["0"] * 3 + ["2"] * 3, "k": [0, 90, 99] * 2, "size": [100] * 3 + [10] * 3,
+                          "accuracy": [0.98, 0.96, 0.80, 0.98, 0.97, 0.90]})
+    figure = plots.sensitivity(table, allocation={"0": 90.0, "2": 99.0}, entries="units")
+    lines = figure.axes[0].get_lines()
+    curve = next(line for line in lines if line.get_label() == "layer 0 (100 units)")
+    np.testing.assert_allclose(curve.get_xdata(), [10, 1])  # % of the layer kept
+    np.testing.assert_allclose(curve.get_ydata(), [4, 20])
+    rings = [line for line in lines if line.get_marker() == "o" and line.get_markersize() == 11]
+    assert [(line.get_xdata()[0], pytest.approx(line.get_ydata()[0])) for line in rings] == [(10.0, 4.0), (1.0, 10.0)]
+    plt.close(figure)
