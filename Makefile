@@ -29,9 +29,12 @@ unit: $(BIN)/.installed
 lab: $(BIN)/.installed
 	$(BIN)/jupyter lab notebooks/
 
-# 3 seeds of the one-shot (with and without L1), fine-tuned and iterative sweeps, mean ± standard error: writes build/results/ (not part of CI: it trains two networks per seed and fine-tunes for 24 epochs per seed)
+# 3 seeds of the one-shot (with and without L1), fine-tuned and iterative sweeps, then the criteria and allocation
+# tables of notebook 06, mean ± standard error: writes build/results/ (not part of CI: it trains two networks per
+# seed and fine-tunes for 24 epochs per seed)
 results: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.seeds
+	$(BIN)/python -m benchmarks.criteria
 
 # the L1 strength of RECIPE, chosen on the validation split: writes build/results/recipe.csv (four trainings on seed 0)
 recipe: $(BIN)/.installed

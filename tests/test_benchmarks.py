@@ -58,3 +58,15 @@ def test_criteria_tables_rows_and_cells():
     assert lines[0] == "| method | criterion | recipe l1 | recipe no-l1 |"
     assert lines[2] == "| weight k=99 | magnitude | 96.00 ± 1.00 | 50.00 |"  # one run: the mean alone
     assert lines[3] == "| weight k=99 | obd | 90.00 |  |"
+
+
+def test_readme_results_table_is_the_one_made_from_docs_results_summary():
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    summary = pd.read_csv(root / "docs" / "results_summary.csv")
+    readme = (root / "README.md").read_text()
+    assert markdown(summary) in readme, "run make results, copy build/results/summary.csv to docs/results_summary.csv"
+    at = summary.set_index(["method", "procedure", "k"])["accuracy"]
+    tuned, dense = at["weight", "fine-tuned", 99], at["weight", "one-shot", 0]
+    assert dense - tuned < 0.005  # the README's first paragraph: "less than half a point"
+    assert f"({100 * tuned:.2f}% against {100 * dense:.2f}%, the mean of 3 seeds" in readme
