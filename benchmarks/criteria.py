@@ -31,6 +31,7 @@ HARD = {"weight": [99], "unit": [90]}
 CHOICES = {"weight": ["magnitude", "magnitude, global", "lamp", "obd", "wanda", "taylor", "random"],
            "unit": list(CRITERIA["unit"])}
 UNIT_ALLOCATION_CRITERIA = ("l2", "l1", "l2_out", "l2_in_out")
+NETWORKS = {"l1": "trained with L1", "no-l1": "trained without L1"}
 
 
 def one_seed(seed: int, data) -> pd.DataFrame:
@@ -48,7 +49,7 @@ def one_seed(seed: int, data) -> pd.DataFrame:
         units = measure_candidates(net, budget_candidates(
             net, "unit", 90, {c: sensitivity(net, data.validation, SENSITIVITY_KS["unit"], "unit", c, calibration=sample)
                               for c in UNIT_ALLOCATION_CRITERIA}, calibration=sample), splits, "unit")
-        best = units.drop("uniform, l2")["validation (%)"].idxmax()
+        best = units[units.index.str.startswith("allocated")]["validation (%)"].idxmax()
         units = units.loc[["uniform, l2", best]].rename(index={best: "allocated, best on validation"})
         for method, table_ in (("weight", weights), ("unit", units)):
             for how, row in table_.iterrows():
@@ -79,7 +80,7 @@ def markdown(summary: pd.DataFrame) -> str:
     for procedure, title in (("one-shot", "one-shot, test accuracy (%)"), ("equal budget, l1", "equal budget, L1 recipe, test accuracy (%)")):
         part = summary[summary["procedure"].str.startswith(procedure)]
         recipes = list(dict.fromkeys(part["procedure"]))
-        lines += [f"| method | criterion | {' | '.join(r.replace('one-shot, ', 'recipe ') for r in recipes)} |",
+        lines += [f"| method | criterion | {' | '.join(NETWORKS[r.split(', ')[-1]] for r in recipes)} |",
                   "|---|---|" + "---|" * len(recipes)]
         for (method, criterion), group in part.groupby(["method", "criterion"], sort=False):
             cells = group.set_index("procedure").reindex(recipes)

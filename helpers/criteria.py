@@ -9,8 +9,10 @@ Weight criteria, one score per weight w_ij of a layer (row i = unit, column j = 
 
 - ``"magnitude"`` |w_ij|. Han et al. 2015, the series' default.
 - ``"random"`` a uniform random number: the control that knows nothing.
-- ``"taylor"`` |w_ij · ∂L/∂w_ij|: the first-order change of the loss L when the
-  weight is set to zero. Molchanov et al. 2017/2019.
+- ``"taylor"`` |w_ij · ∂L/∂w_ij| with L the mean loss over the calibration images:
+  the first-order change of L when the weight is set to zero, with the batch-mean
+  gradient (the score SNIP, Lee et al. 2019, uses at initialisation; Molchanov et al.
+  2019 instead accumulate squared per-minibatch contributions).
 - ``"obd"`` ½ · h_ij · w_ij², with h_ij the diagonal of the Gauss-Newton matrix
   of the mean cross-entropy: the second-order change of the loss when the weight
   is set to zero, at a minimum where the gradient vanishes. Optimal Brain Damage,
@@ -31,9 +33,9 @@ Unit criteria, one score per unit (row i of a layer's weight, its output neuron)
 - ``"activation"`` the unit's mean output after the ReLU on the calibration images.
 - ``"apoz"`` 1 − APoZ, the share of calibration images on which the unit's output is
   positive: units whose outputs are mostly zero go first. Hu et al. 2016.
-- ``"taylor"`` |Σ_n a_ni · ∂L/∂a_ni| with a the unit's output after the ReLU and L
-  the mean loss over the calibration images: the first-order change of L when the
-  unit is removed. Molchanov et al. 2017.
+- ``"taylor"`` mean_n |a_ni · ∂ℓ_n/∂a_ni| with a the unit's output after the ReLU and
+  ℓ_n the loss on image n: the first-order change of each image's loss when the unit
+  is removed, in absolute value, averaged over images. Molchanov et al. 2017.
 
 Data-aware criteria take calibration data from the **training** images, never the
 test set: images for ``"wanda"``, ``"obd"``, ``"activation"`` and ``"apoz"``; images
@@ -163,30 +165,32 @@ def _lamp(weight: torch.Tensor) -> torch.Tensor:
     return scores.view_as(weight)
 
 
-def _gauss_newton_diagonal(net: nn.Module, images: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
+def _gauss_newton_diagonal(net: nn.Module, images: torch.Tensor, names: list[str],
+                           batch_size: int = 2048) -> dict[str, torch.Tensor]:
     """Diagonal of the Gauss-Newton matrix of the mean cross-entropy for the weights of the named layers.
 
     For a weight w_ij with input x_j and pre-activation z_i: h_ij = mean_n x_nj² · s_ni,
     with s_ni = Σ_c p_c (∂f_c/∂z_i)² − (Σ_c p_c ∂f_c/∂z_i)², f the logits and p = softmax(f):
-    Jᵀ (diag p − p pᵀ) J, exactly, from one backward pass per class.
+    Jᵀ (diag p − p pᵀ) J, exactly. One batched backward pass per batch of images gives
+    the Jacobians of all the classes at once.
     """
-    with _recorded(net, names) as record:
-        logits = net(images)
-    probabilities = F.softmax(logits, dim=1).detach()
-    outputs = [record[name][1] for name in names]
-    first = [torch.zeros_like(z) for z in outputs]   # Σ_c p_c J_c
-    second = [torch.zeros_like(z) for z in outputs]  # Σ_c p_c J_c²
-    for c in range(logits.shape[1]):
-        jacobians = torch.autograd.grad(logits[:, c].sum(), outputs, retain_graph=c < logits.shape[1] - 1)
-        p = probabilities[:, c:c + 1]
-        for a, b, jacobian in zip(first, second, jacobians):
-            a.add_(p * jacobian)
-            b.add_(p * jacobian ** 2)
-    diagonal = {}
-    for name, a, b in zip(names, first, second):
-        inputs = record[name][0].detach()
-        diagonal[name] = (b - a ** 2).T @ inputs ** 2 / len(images)
-    return diagonal
+    diagonal: dict[str, torch.Tensor] = {}
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        with _recorded(net, names) as record:
+            logits = net(chunk)
+        classes = logits.shape[1]
+        probabilities = F.softmax(logits, dim=1).detach()
+        outputs = [record[name][1] for name in names]
+        basis = torch.eye(classes, dtype=logits.dtype, device=logits.device)[:, None, :].expand(classes, *logits.shape)
+        jacobians = torch.autograd.grad(logits, outputs, grad_outputs=basis, is_grads_batched=True)  # [class, n, units]
+        p = probabilities.T[:, :, None]
+        for name, jacobian in zip(names, jacobians):
+            s = (p * jacobian ** 2).sum(dim=0) - (p * jacobian).sum(dim=0) ** 2
+            inputs = record[name][0].detach()
+            part = s.T @ inputs ** 2
+            diagonal[name] = diagonal[name] + part if name in diagonal else part
+    return {name: h / len(images) for name, h in diagonal.items()}
 
 
 def weight_scores(net: nn.Module, criterion: str = "magnitude", data: Split | torch.Tensor | None = None,
@@ -280,8 +284,9 @@ def unit_scores(net: nn.Module, criterion: str = "l2", data: Split | torch.Tenso
             loss = F.cross_entropy(net(images), labels)
         outputs = [record[name][1] for name in names]
         gradients = torch.autograd.grad(loss, outputs)
-        # a = relu(z); ∂L/∂a = ∂L/∂z wherever a > 0, and a · ∂L/∂a = 0 wherever a = 0
-        return {name: (F.relu(z.detach()) * g).sum(dim=0).abs() for name, z, g in zip(names, outputs, gradients)}
+        # a = relu(z); ∂L/∂a = ∂L/∂z wherever a > 0, and a · ∂L/∂a = 0 wherever a = 0. Images do not interact in the
+        # forward pass, so image n's own gradient is ∂ℓ_n/∂a_n = N · ∂L/∂a_n, and mean_n |a · N ∂L/∂a| = Σ_n |a · ∂L/∂a|.
+        return {name: (F.relu(z.detach()) * g).abs().sum(dim=0) for name, z, g in zip(names, outputs, gradients)}
     with torch.no_grad(), _recorded(net, names) as record:
         net(images)
     outputs = {name: F.relu(record[name][1]) for name in names}

@@ -858,9 +858,10 @@ def budget_candidates(net: nn.Module, method: str, k: float, tables: Mapping[str
     """Ways to keep exactly as many weights (or units) as uniform pruning at k keeps, as masks by name.
 
     Weights: "uniform, magnitude" (k in every layer), "global magnitude", "global LAMP"
-    and "allocated, <criterion>" for each sensitivity table. Units: "uniform, l2" and
-    "allocated, <criterion>" for each table. The allocations come from `allocate` on
-    the tables (measured on validation).
+    and "allocated, <criterion>" for each sensitivity table. Units: "uniform, <criterion>"
+    and "allocated, <criterion>" for each table, so that the allocation's effect can be
+    told from the criterion's. The allocations come from `allocate` on the tables
+    (measured on validation).
 
     Args:
         net: the trained network (not modified).
@@ -874,14 +875,16 @@ def budget_candidates(net: nn.Module, method: str, k: float, tables: Mapping[str
     layers = prunable_layers(net)
     sizes = {name: layer.weight.shape[0] if method == "unit" else layer.weight.numel() for name, layer in layers.items()}
     budget = sum(size - round(k / 100 * size) for size in sizes.values())
-    uniform = "magnitude" if method == "weight" else "l2"
-    candidates = {f"uniform, {uniform}": rank(net, method, "layer").masks(k)}
+    candidates = {}
     if method == "weight":
+        candidates["uniform, magnitude"] = rank(net, method, "layer").masks(k)
         candidates["global magnitude"] = rank(net, "weight", "global").masks(k)
         candidates["global LAMP"] = rank(net, "weight", "global", criterion="lamp").masks(k)
+    rankings = {criterion: rank(net, method, "layer", criterion=criterion, data=calibration) for criterion in tables}
+    if method == "unit":
+        candidates.update({f"uniform, {criterion}": ranking.masks(k) for criterion, ranking in rankings.items()})
     for criterion, table in tables.items():
-        ranking = rank(net, method, "layer", criterion=criterion, data=calibration)
-        candidates[f"allocated, {criterion}"] = ranking.masks(allocate(table, budget))
+        candidates[f"allocated, {criterion}"] = rankings[criterion].masks(allocate(table, budget))
     return candidates
 
 
@@ -891,8 +894,9 @@ def measure_candidates(net: nn.Module, candidates: Mapping[str, Mapping[str, tor
 
     Returns:
         One row per candidate (index "how"): kept (weights or whole units kept in the
-        pruned layers), "<layer> kept" (% of the layer's weights, or units kept), and
-        the accuracy (%) on each split, columns named by `splits`' keys.
+        pruned layers), "<layer> kept" (% of the layer's weights, or units kept),
+        "weights kept" (nonzero weights of `compact()`, all layers: what the network
+        costs to store), and the accuracy (%) on each split, named by `splits`' keys.
 
     Used in 06_criteria and benchmarks.criteria.
     """
@@ -905,6 +909,7 @@ def measure_candidates(net: nn.Module, candidates: Mapping[str, Mapping[str, tor
         else:
             row.update({f"layer {name} kept (%)": 100 * count / masks[name].numel() for name, count in counts.items()})
         pruned = apply_masks(net, masks)
+        row["weights kept"] = weights_kept(pruned)
         row.update({f"{split} (%)": 100 * evaluate(pruned, data) for split, data in splits.items()})
         rows.append(row)
     return pd.DataFrame(rows).set_index("how")

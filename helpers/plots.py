@@ -755,12 +755,12 @@ def speed_and_size_vs_k(table: pd.DataFrame) -> plt.Figure:
 #: One colour per criterion, the same in every panel and notebook.
 CRITERION_COLORS = {"magnitude": "C0", "magnitude, global": "C9", "random": "0.6", "taylor": "C3", "obd": "C2",
                     "wanda": "C1", "lamp": "C4", "l2": "C0", "l1": "C5", "l2_out": "C6", "l2_in_out": "C8",
-                    "activation": "C1", "apoz": "C7"}
+                    "activation": "C1", "apoz": "C9"}
 
 
 def _error_axis(axis: plt.Axes, errors: Sequence[float], floor: float = 0.01, ylabel: str = "error (%), log scale") -> None:
     """A log axis of the error with readable ticks from the lowest error up to 100% (and chance marked)."""
-    axis.axhline(90, color="0.6", lw=0.8, ls=(0, (1, 3)))
+    axis.axhline(90, color="0.75", lw=0.7, ls=(0, (1, 3)))
     axis.set_yscale("log")
     axis.set_ylim(max(min(errors, default=1) * 0.7, floor), 100)
     axis.yaxis.set_major_locator(matplotlib.ticker.FixedLocator([0.1, 1, 1.5, 2, 3, 5, 10, 20, 50, 90]))
@@ -771,7 +771,9 @@ def _error_axis(axis: plt.Axes, errors: Sequence[float], floor: float = 0.01, yl
 
 def criteria_vs_k(results: pd.DataFrame, baselines: Mapping[str, float] | None = None, split: str = "validation",
                   panel_by: str = "recipe") -> plt.Figure:
-    """Error (log axis) against k, one line per criterion; a column of panels per method, a row per `panel_by` value.
+    """Error (log axis) against the share kept (100 - k, log axis), one line per criterion.
+
+    A column of panels per method, a row per `panel_by` value, one legend per method below its column.
 
     Args:
         results: columns method, criterion, k, accuracy (0-1) and `panel_by`
@@ -795,17 +797,22 @@ def criteria_vs_k(results: pd.DataFrame, baselines: Mapping[str, float] | None =
             for criterion, points in group.groupby("criterion", sort=False):
                 error = np.clip(100 * (1 - points["accuracy"].to_numpy()), 0.01, None)
                 errors.append(error.min())
-                axis.plot(points["k"], error, marker="o", ms=4, color=CRITERION_COLORS.get(criterion),
+                axis.plot(100 - points["k"], error, marker="o", ms=4, color=CRITERION_COLORS.get(criterion),
                           lw=2.2 if criterion in ("magnitude", "l2") else 1.3, label=criterion)
             if baselines and row in baselines:
                 errors.append(100 * (1 - baselines[row]))
                 axis.axhline(100 * (1 - baselines[row]), color="0.4", lw=1, ls=":", label="unpruned")
             _error_axis(axis, errors, ylabel=f"{split} error (%), log scale" if c == 0 else "")
-            axis.set_xticks(sorted(group["k"].unique()))
-            axis.set(xlabel="k: % pruned in each layer" if method == "weight" else "k: % of units pruned in each layer",
-                     title=f"{method} pruning, {panel_by} {row}")
-            if r == 0:
-                axis.legend(fontsize=7, loc="upper left", ncol=2)
+            ks = sorted(group["k"].unique())
+            axis.set_xscale("log")
+            axis.set_xticks([100 - k for k in ks], [f"{100 - k:g}%\nk = {k:g}" for k in ks])
+            axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            axis.set_xlim(1.25 * (100 - min(ks)), 0.8 * (100 - max(ks)))  # fewer kept to the right
+            axis.set(title=f"{method} pruning, {panel_by} {row}")
+            if r == len(rows) - 1:
+                axis.set_xlabel(f"{'weights' if method == 'weight' else 'units'} kept (log scale): in each layer, "
+                                "or over all layers for a global ranking")
+                axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=4, frameon=False)
     figure.tight_layout()
     return figure
 
@@ -848,7 +855,9 @@ def sensitivity(table: pd.DataFrame, allocation: Mapping[str, float] | None = No
     _error_axis(axis, errors, ylabel=f"{split} error (%), log scale")
     axis.set_xscale("log")
     axis.invert_xaxis()
+    axis.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1]))
     axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axis.set(xlabel="% of the layer kept, log scale (fewer →)", title=title)
     if allocation is not None:
         axis.plot([], [], marker="o", ms=9, mfc="none", mec="0.3", ls="none", label="the allocation's k")

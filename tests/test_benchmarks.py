@@ -55,7 +55,7 @@ def test_criteria_tables_rows_and_cells():
                              procedure=["one-shot, l1", "one-shot, l1", "one-shot, l1", "one-shot, no-l1"],
                              k=99, accuracy=[0.95, 0.97, 0.9, 0.5], seed=[0, 1, 0, 0]))
     lines = criteria_markdown(summarise(runs, by=("method", "criterion", "procedure", "k"))).splitlines()
-    assert lines[0] == "| method | criterion | recipe l1 | recipe no-l1 |"
+    assert lines[0] == "| method | criterion | trained with L1 | trained without L1 |"
     assert lines[2] == "| weight k=99 | magnitude | 96.00 ± 1.00 | 50.00 |"  # one run: the mean alone
     assert lines[3] == "| weight k=99 | obd | 90.00 |  |"
 

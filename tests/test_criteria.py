@@ -93,13 +93,16 @@ def test_lamp_on_hand_worked_examples():
     torch.testing.assert_close(weight_scores(net, "lamp")["0"].flatten(), torch.tensor([0.5, 1.0, 0.0]))
 
 
-def test_unit_taylor_is_the_first_order_change_of_the_loss_from_autograd():
+def test_unit_taylor_is_the_mean_over_images_of_each_images_first_order_change():
     net, data = tiny(), batch()
-    logits, record = forward_by_hand(net, data.images)
-    F.cross_entropy(logits, data.labels).backward()
     scores = unit_scores(net, "taylor", data)
-    for (name, _), (_, a) in zip(linear_layers(net)[:-1], record):
-        torch.testing.assert_close(scores[name], (a * a.grad).sum(dim=0).abs().detach())
+    per_image = []
+    for n in range(len(data)):  # one image at a time: its own loss, its own gradient
+        logits, record = forward_by_hand(net, data.images[n:n + 1])
+        F.cross_entropy(logits, data.labels[n:n + 1]).backward()
+        per_image.append([(a * a.grad).abs()[0].detach() for _, a in record])
+    for i, (name, _) in enumerate(linear_layers(net)[:-1]):
+        torch.testing.assert_close(scores[name], torch.stack([image[i] for image in per_image]).mean(dim=0))
 
 
 def test_activation_and_apoz_count_exactly():
@@ -290,5 +293,7 @@ def test_budget_candidates_keep_exactly_what_uniform_keeps():
     assert (weights["kept"] == uniform).all()
     units = measure_candidates(net, budget_candidates(net, "unit", 50, {"l1": sensitivity(net, data, [50, 90], "unit", "l1")}),
                                {"validation": data}, "unit")
-    assert list(units.index) == ["uniform, l2", "allocated, l1"] and (units["kept"] == 6 + 5).all()
-    assert units.loc["uniform, l2", ["layer 0 units kept", "layer 2 units kept"]].tolist() == [6, 5]
+    assert list(units.index) == ["uniform, l1", "allocated, l1"] and (units["kept"] == 6 + 5).all()
+    assert units.loc["uniform, l1", ["layer 0 units kept", "layer 2 units kept"]].tolist() == [6, 5]
+    from helpers.pruning import prune, weights_kept
+    assert units.loc["uniform, l1", "weights kept"] == weights_kept(prune(net, 50, "unit", criterion="l1"))

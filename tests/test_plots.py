@@ -261,6 +261,7 @@ def test_criteria_vs_k_draws_each_criterion_error_in_its_panel():
     weight_axis, unit_axis = figure.axes
     lines = {line.get_label(): line for line in weight_axis.get_lines()}
     np.testing.assert_allclose(lines["obd"].get_ydata(), [3.0, 50.0])
+    np.testing.assert_allclose(lines["obd"].get_xdata(), [10.0, 1.0])  # % kept: 100 - k
     np.testing.assert_allclose(lines["unpruned"].get_ydata(), [1.5, 1.5])
     assert [line.get_label() for line in unit_axis.get_lines()][0] == "l2"
     with pytest.raises(ValueError, match="lacks the columns"):
