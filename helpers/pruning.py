@@ -8,6 +8,10 @@ Two ways to prune a trained network, both "one-shot" (no retraining):
   rows have the smallest L2 norm. A unit is a *row* of `nn.Linear.weight`
   (shape out x in): the weights coming *into* that neuron.
 
+Those are the default criteria; `rank(..., criterion=..., data=...)` and the
+functions built on it rank by any score of `helpers.criteria` instead (Taylor,
+OBD, Wanda, LAMP; APoZ and others for units).
+
 A mask is a bool tensor shaped like the weight, True = kept; masks are
 ``dict[str, torch.Tensor]`` keyed by the layer's name in the network. In a
 tensor of n entries exactly ``round(k / 100 * n)`` are pruned, ties included,
