@@ -895,8 +895,8 @@ def measure_candidates(net: nn.Module, candidates: Mapping[str, Mapping[str, tor
     Returns:
         One row per candidate (index "how"): kept (weights or whole units kept in the
         pruned layers), "<layer> kept" (% of the layer's weights, or units kept),
-        "weights kept" (nonzero weights of `compact()`, all layers: what the network
-        costs to store), and the accuracy (%) on each split, named by `splits`' keys.
+        "weights stored" (nonzero weights of `compact()`, all layers: what the
+        network costs to store), and the accuracy (%) on each split, named by `splits`' keys.
 
     Used in 06_criteria and benchmarks.criteria.
     """
@@ -909,7 +909,7 @@ def measure_candidates(net: nn.Module, candidates: Mapping[str, Mapping[str, tor
         else:
             row.update({f"layer {name} kept (%)": 100 * count / masks[name].numel() for name, count in counts.items()})
         pruned = apply_masks(net, masks)
-        row["weights kept"] = weights_kept(pruned)
+        row["weights stored"] = weights_kept(pruned)
         row.update({f"{split} (%)": 100 * evaluate(pruned, data) for split, data in splits.items()})
         rows.append(row)
     return pd.DataFrame(rows).set_index("how")

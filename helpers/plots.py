@@ -753,7 +753,7 @@ def speed_and_size_vs_k(table: pd.DataFrame) -> plt.Figure:
 
 
 #: One colour per criterion, the same in every panel and notebook.
-CRITERION_COLORS = {"magnitude": "C0", "magnitude, global": "C9", "random": "0.6", "taylor": "C3", "obd": "C2",
+CRITERION_COLORS = {"magnitude": "C0", "magnitude, global": "C9", "random": "0.6", "taylor": "C3", "obd": "C2", "obd, global": "#0b5d1e",
                     "wanda": "C1", "lamp": "C4", "l2": "C0", "l1": "C5", "l2_out": "C6", "l2_in_out": "C8",
                     "activation": "C1", "apoz": "C9"}
 
@@ -810,8 +810,7 @@ def criteria_vs_k(results: pd.DataFrame, baselines: Mapping[str, float] | None =
             axis.set_xlim(1.25 * (100 - min(ks)), 0.8 * (100 - max(ks)))  # fewer kept to the right
             axis.set(title=f"{method} pruning, {panel_by} {row}")
             if r == len(rows) - 1:
-                axis.set_xlabel(f"{'weights' if method == 'weight' else 'units'} kept (log scale): in each layer, "
-                                "or over all layers for a global ranking")
+                axis.set_xlabel(f"{'weights' if method == 'weight' else 'units'} kept (log scale)")
                 axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=4, frameon=False)
     figure.tight_layout()
     return figure

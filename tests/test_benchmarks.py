@@ -70,3 +70,40 @@ def test_readme_results_table_is_the_one_made_from_docs_results_summary():
     tuned, dense = at["weight", "fine-tuned", 99], at["weight", "one-shot", 0]
     assert dense - tuned < 0.005  # the README's first paragraph: "less than half a point"
     assert f"({100 * tuned:.2f}% against {100 * dense:.2f}%, the mean of 3 seeds" in readme
+
+
+def test_readme_criteria_tables_and_sentences_are_the_ones_made_from_docs_criteria_summary():
+    from pathlib import Path
+
+    from benchmarks.criteria import markdown as criteria_markdown
+    from helpers.criteria import DATA_AWARE
+    root = Path(__file__).resolve().parent.parent
+    summary = pd.read_csv(root / "docs" / "criteria_summary.csv")
+    readme = (root / "README.md").read_text()
+    assert criteria_markdown(summary) in readme, "run make results, copy build/results/criteria_summary.csv to docs/"
+    at = summary.set_index(["method", "criterion", "procedure"])
+    mean, se = at["accuracy"], at["se"]
+
+    def quoted(method, criterion, procedure):
+        return f"{100 * mean[method, criterion, procedure]:.2f} ± {100 * se[method, criterion, procedure]:.2f}"
+
+    one_shot = summary[summary["procedure"] == "one-shot, l1"]
+    for method in ("weight", "unit"):  # "no data-aware criterion beats the best data-free one" (with L1)
+        rows = one_shot[one_shot["method"] == method]
+        aware = rows["criterion"].str.split(", ").str[0].isin(DATA_AWARE[method])
+        assert rows.loc[aware, "accuracy"].max() < rows.loc[~aware, "accuracy"].max()
+    g, m = ("weight", "magnitude, global", "one-shot, l1"), ("weight", "magnitude", "one-shot, l1")
+    assert mean[g] - se[g] > mean[m] + se[m]  # "helps that network"
+    assert f"({quoted(*g)} against {quoted(*m)} layer-wise)" in readme
+    g, m = ("weight", "magnitude, global", "one-shot, no-l1"), ("weight", "magnitude", "one-shot, no-l1")
+    assert abs(mean[g] - mean[m]) < se[g] + se[m]  # "within their spread"
+    assert f"({quoted(*g)} against {quoted(*m)})" in readme
+    weights = one_shot[one_shot["method"] == "weight"].sort_values("accuracy")["criterion"].tolist()
+    assert weights[:2] == ["random", "taylor"]  # "next to last, above only random masks"
+    assert (summary.loc[summary["criterion"] == "apoz", "accuracy"] < 0.15).all()  # "near chance"
+    budget = "equal budget, l1"
+    for (method, uniform, allocated) in (("weight", "uniform, magnitude", "allocated, magnitude"),
+                                         ("unit", "uniform, l2", "allocated, best on validation")):
+        a, u = (method, allocated, budget), (method, uniform, budget)
+        assert mean[a] - se[a] > mean[u] + se[u]
+        assert f"{quoted(*a)} against {quoted(*u)}" in readme

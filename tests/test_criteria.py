@@ -296,4 +296,4 @@ def test_budget_candidates_keep_exactly_what_uniform_keeps():
     assert list(units.index) == ["uniform, l1", "allocated, l1"] and (units["kept"] == 6 + 5).all()
     assert units.loc["uniform, l1", ["layer 0 units kept", "layer 2 units kept"]].tolist() == [6, 5]
     from helpers.pruning import prune, weights_kept
-    assert units.loc["uniform, l1", "weights kept"] == weights_kept(prune(net, 50, "unit", criterion="l1"))
+    assert units.loc["uniform, l1", "weights stored"] == weights_kept(prune(net, 50, "unit", criterion="l1"))
