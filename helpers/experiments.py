@@ -38,7 +38,8 @@ def measure(pruned: nn.Module, dense_flops: int, total_weights: int, test: Split
 
 
 def sweep(net: nn.Module, test: Split, ks: Iterable[float] = K_LIST, methods: Iterable[str] = METHODS,
-          scope: str = "layer", progress: bool = False) -> pd.DataFrame:
+          scope: str = "layer", progress: bool = False, criterion: str | None = None,
+          calibration: Split | None = None) -> pd.DataFrame:
     """Prune `net` one-shot at every k with every method and measure the result.
 
     Args:
@@ -48,6 +49,9 @@ def sweep(net: nn.Module, test: Split, ks: Iterable[float] = K_LIST, methods: It
         methods: "weight" and/or "unit".
         scope: "layer" or "global" (weight pruning only; unit pruning is layer-wise).
         progress: show a progress bar (one step per pruned network evaluated).
+        criterion: an importance criterion of `helpers.criteria` valid for every
+            method in `methods` (None: |w| for weights, the row's L2 norm for units).
+        calibration: calibration data from the training split, for a data-aware criterion.
 
     Returns:
         One row per (method, k): method, k, accuracy, loss, weights_kept,
@@ -62,7 +66,8 @@ def sweep(net: nn.Module, test: Split, ks: Iterable[float] = K_LIST, methods: It
     rows = []
     bar = tqdm(total=len(methods) * len(ks), desc="pruning and evaluating", unit="net", disable=not progress)
     for method in methods:
-        ranking = rank(net, method, scope if method == "weight" else "layer")  # sort once, cut at every k
+        ranking = rank(net, method, scope if method == "weight" else "layer", criterion=criterion,
+                       data=calibration)  # sort once, cut at every k
         for k in ks:
             pruned = apply_masks(net, ranking.masks(k))
             rows.append(dict(method=method, k=k, **measure(pruned, dense_flops, total, test)))

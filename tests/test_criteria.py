@@ -297,3 +297,16 @@ def test_budget_candidates_keep_exactly_what_uniform_keeps():
     assert units.loc["uniform, l1", ["layer 0 units kept", "layer 2 units kept"]].tolist() == [6, 5]
     from helpers.pruning import prune, weights_kept
     assert units.loc["uniform, l1", "weights stored"] == weights_kept(prune(net, 50, "unit", criterion="l1"))
+
+
+def test_sweep_takes_a_criterion():
+    from helpers.experiments import sweep
+    from helpers.pruning import apply_masks, weight_masks
+    from helpers.training import evaluate
+    net, sample = tiny().float(), batch(200)
+    data = Split(sample.images.float(), sample.labels)
+    table = sweep(net, data, ks=[50, 90], methods=["weight"], criterion="wanda", calibration=data).set_index("k")
+    expected = evaluate(apply_masks(net, weight_masks(net, 90, criterion="wanda", data=data)), data)
+    assert table.loc[90, "accuracy"] == expected
+    with pytest.raises(ValueError, match="'wanda' is a weight criterion"):
+        sweep(net, data, ks=[50], methods=["unit"], criterion="wanda", calibration=data)
