@@ -1,6 +1,6 @@
-"""Experiments that combine training and pruning; every one returns a tidy DataFrame.
+"""Experiments that combine training and pruning, and the series' noise rule; most return a tidy DataFrame.
 
-Used in 02_weight_pruning, 03_unit_pruning and 04_fine_tuning.
+Used in 02_weight_pruning, 03_unit_pruning, 04_fine_tuning and 06_criteria.
 """
 
 from __future__ import annotations
