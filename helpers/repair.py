@@ -37,16 +37,21 @@ from __future__ import annotations
 
 import copy
 import math
+import time
+from collections.abc import Iterable, Mapping
 
+import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from helpers.data import Split
 from helpers.model import architecture
-from helpers.pruning import _cut, check_k
+from helpers.pruning import _cut, check_k, compact, prune, weights_kept
+from helpers.training import evaluate
 
-__all__ = ["DAMPING", "BLOCK", "repair", "obs_prune", "obs_unit_prune", "refit_layer", "obs_layer", "check_images",
-           "check_damping"]
+__all__ = ["DAMPING", "BLOCK", "COMPARE_KS", "APPROACHES", "repair", "obs_prune", "obs_unit_prune", "refit_layer",
+           "obs_layer", "unit_saliency_order", "reconstruction_errors", "remove_one", "compare", "check_images", "check_damping"]
 
 #: Relative damping of the least squares (a share of the mean diagonal of XᵀX), chosen on validation in 07_repair.
 DAMPING = 0.01
@@ -143,10 +148,12 @@ def refit_layer(weight: torch.Tensor, mask: torch.Tensor, inputs: torch.Tensor, 
         return out.to(weight.dtype)
     counts = mask.sum(1)
     order = torch.argsort(counts, stable=True)   # similar supports side by side: little padding
+    sorted_counts = counts[order]
     start = 0
     while start < len(order):
-        width = int(counts[order[min(len(order) - 1, start)]].item())
-        chunk = max(1, min(len(order) - start, 2_000_000 // max(1, width * width)))
+        # as many rows as fit 2 million matrix entries, padded to the largest support among them
+        cost = torch.arange(1, len(order) - start + 1, device=mask.device) * sorted_counts[start:] ** 2
+        chunk = max(1, int((cost <= 2_000_000).sum()))
         rows = order[start : start + chunk]
         start += chunk
         width = int(counts[rows].max().item())
@@ -368,3 +375,93 @@ def obs_unit_prune(net: nn.Module, k: float, images: torch.Tensor, damping: floa
         lost[removed] = True
         return torch.where(lost[:, None], 0.0, weight), lost
     return _prune_front_to_back(net, k, images, damping, prune_layer)
+
+
+@torch.no_grad()
+def reconstruction_errors(net: nn.Module, pruned: nn.Module, images: torch.Tensor) -> pd.DataFrame:
+    """How far each layer's pre-activations in `pruned` are from `net`'s, over the units `pruned` keeps.
+
+    Both networks run on `images` (each on its own inputs), so the error of a
+    layer includes what the layers before it got wrong. Units whose whole row
+    is zero in `pruned` are left out: no refit can bring a removed unit back.
+
+    Returns:
+        One row per Linear layer: layer (its name), units (kept),
+        relative_error ‖z_pruned − z‖² / ‖z‖² over the kept units.
+    """
+    _check_pair(net, pruned)
+    check_images(net, images)
+    rows, dense_x, pruned_x = [], images, images
+    for position, (original, layer) in enumerate(zip(_linears(net), _linears(pruned))):
+        dense_z, pruned_z = original(dense_x), layer(pruned_x)
+        kept = layer.weight.abs().sum(1) > 0
+        error = (pruned_z - dense_z)[:, kept].pow(2).sum() / dense_z[:, kept].pow(2).sum().clamp_min(1e-30)
+        rows.append(dict(layer=str(2 * position), units=int(kept.sum()), relative_error=error.item()))
+        dense_x, pruned_x = torch.relu(dense_z), torch.relu(pruned_z)
+    return pd.DataFrame(rows)
+
+
+def remove_one(weight: torch.Tensor, hessian: torch.Tensor) -> pd.DataFrame:
+    """For each weight q of one row: the error E = ½ δwᵀ H δw of removing it without and with the OBS update.
+
+    Without an update (magnitude, OBD) the cost is ½ H_qq w_q². With the OBS
+    update δw = −(w_q / [H⁻¹]_qq) H⁻¹ e_q, which zeroes w_q and moves every
+    other weight to make up for it, the cost is w_q² / (2 [H⁻¹]_qq), never more.
+
+    Args:
+        weight: (n,) the weights of one row.
+        hessian: (n x n) positive definite.
+
+    Returns:
+        One row per weight q: weight (its value), cost_zeroed, cost_obs, and
+        after_obs (the row after the OBS removal of q, as a list).
+    """
+    w, h = weight.double(), hessian.double()
+    inverse = torch.linalg.inv(h)
+    rows = []
+    for q in range(len(w)):
+        after = w - w[q] / inverse[q, q] * inverse[:, q]
+        after[q] = 0.0
+        rows.append(dict(weight=w[q].item(), cost_zeroed=0.5 * h[q, q].item() * w[q].item() ** 2,
+                         cost_obs=w[q].item() ** 2 / (2 * inverse[q, q].item()), after_obs=after.tolist()))
+    return pd.DataFrame(rows)
+
+
+#: The points of the comparison in 07_repair and `make results`.
+COMPARE_KS = {"weight": (95, 97, 99, 99.5), "unit": (80, 90, 95)}
+#: The approaches `compare` measures, in order.
+APPROACHES = ("one-shot", "one-shot + repair", "OBS")
+
+
+def compare(net: nn.Module, images: torch.Tensor, data: Split, ks: Mapping[str, Iterable[float]] = COMPARE_KS,
+            damping: float = DAMPING, progress: bool = False) -> pd.DataFrame:
+    """One-shot pruning, the same followed by `repair`, and OBS pruning, at every (method, k), measured on `data`.
+
+    "one-shot" is magnitude (weights) or the rows' L2 norm (units), as in 02 and
+    03; "one-shot + repair" refits it with `repair`; "OBS" chooses and updates
+    together: `obs_prune` for weights, `obs_unit_prune` for units.
+
+    Returns:
+        One row per (method, k, approach): accuracy on `data`, seconds (the
+        pruning plus the repair, on this machine), weights_kept (after compact).
+    """
+    check_images(net, images)
+    steps = [(method, check_k(k)) for method, values in ks.items() for k in values]
+    if any(method not in ("weight", "unit") for method, _ in steps):
+        raise ValueError(f"ks must map 'weight' and/or 'unit' to percentages, got {dict(ks)!r}")
+    rows = []
+    for method, k in tqdm(steps, desc="pruning and repairing", unit="point", disable=not progress):
+        started = time.perf_counter()
+        pruned = prune(net, k, method)
+        results = {"one-shot": (pruned, time.perf_counter() - started)}
+        started = time.perf_counter()
+        results["one-shot + repair"] = (repair(net, pruned, images, damping), time.perf_counter() - started
+                                        + results["one-shot"][1])
+        started = time.perf_counter()
+        obs = obs_prune(net, k, images, damping) if method == "weight" else obs_unit_prune(net, k, images, damping)
+        results["OBS"] = (obs, time.perf_counter() - started)
+        for approach, (model, seconds) in results.items():
+            small = compact(model)
+            rows.append(dict(method=method, k=k, approach=approach, accuracy=evaluate(small, data),
+                             seconds=seconds, weights_kept=weights_kept(small)))
+    return pd.DataFrame(rows)
