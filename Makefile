@@ -30,11 +30,12 @@ lab: $(BIN)/.installed
 	$(BIN)/jupyter lab notebooks/
 
 # 3 seeds of the one-shot (with and without L1), fine-tuned and iterative sweeps, then the criteria and allocation
-# tables of notebook 06, mean ± standard error: writes build/results/ (not part of CI: it trains two networks per
-# seed and fine-tunes for 24 epochs per seed)
+# tables of notebook 06 and the repair table of notebook 07, mean ± standard error: writes build/results/ (not part
+# of CI: it trains two networks per seed and fine-tunes for 24 epochs per seed)
 results: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.seeds
 	$(BIN)/python -m benchmarks.criteria
+	$(BIN)/python -m benchmarks.repair
 
 # the L1 strength of RECIPE, chosen on the validation split: writes build/results/recipe.csv (four trainings on seed 0)
 recipe: $(BIN)/.installed

@@ -77,7 +77,8 @@ def markdown(summary: pd.DataFrame) -> str:
     lines = ["| pruned | " + " | ".join(APPROACHES) + " |", "|---|" + "---|" * len(APPROACHES)]
     for (method, k), group in summary.groupby(["method", "k"], sort=False):
         cells = group.set_index("approach").reindex(list(APPROACHES))
-        lines.append(f"| {method} k={k:g} | " + " | ".join(cell(row) for _, row in cells.iterrows()) + " |")
+        lines.append(f"| {method} k={k:g} | " + " | ".join(cell(row) if pd.notna(row["accuracy"]) else ""
+                                                            for _, row in cells.iterrows()) + " |")
     return "\n".join(lines)
 
 

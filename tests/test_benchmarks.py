@@ -107,3 +107,40 @@ def test_readme_criteria_tables_and_sentences_are_the_ones_made_from_docs_criter
         a, u = (method, allocated, budget), (method, uniform, budget)
         assert mean[a] - se[a] > mean[u] + se[u]
         assert f"{quoted(*a)} against {quoted(*u)}" in readme
+
+
+def test_repair_table_rows_and_cells():
+    from benchmarks.repair import APPROACHES, markdown as repair_markdown
+    runs = pd.DataFrame(dict(method="unit", k=90, approach=["one-shot", "one-shot", "one-shot + repair", "OBS"],
+                             accuracy=[0.88, 0.90, 0.98, 0.983], seed=[0, 1, 0, 0]))
+    lines = repair_markdown(summarise(runs, by=("method", "k", "approach"))).splitlines()
+    assert lines[0] == "| pruned | " + " | ".join(APPROACHES) + " |"
+    assert lines[2] == "| unit k=90 | 89.00 ± 1.00 | 98.00 | 98.30 |  |"   # a missing approach: an empty cell
+
+
+def test_readme_repair_table_and_sentences_are_the_ones_made_from_docs_repair_summary():
+    from pathlib import Path
+
+    from benchmarks.repair import markdown as repair_markdown
+    root = Path(__file__).resolve().parent.parent
+    summary = pd.read_csv(root / "docs" / "repair_summary.csv")
+    readme = (root / "README.md").read_text()
+    assert repair_markdown(summary) in readme, "run make results, copy build/results/repair_summary.csv to docs/"
+    at = summary.set_index(["method", "k", "approach"])
+    mean, se = at["accuracy"], at["se"]
+    repaired = summary[summary["approach"] == "one-shot + repair"].set_index(["method", "k"])["accuracy"]
+    one_shot = summary[summary["approach"] == "one-shot"].set_index(["method", "k"])["accuracy"]
+    assert (repaired > one_shot).all()  # "raises every one-shot network"
+    quoted = lambda m, k, a: f"{100 * mean[m, k, a]:.2f} ± {100 * se[m, k, a]:.2f}"
+    clearly_above = lambda a, b: mean[a] - se[a] > mean[b] + se[b]
+    assert f"(weight k = 99: {quoted('weight', 99, 'one-shot + repair')} against {quoted('weight', 99, 'one-shot')}" in readme
+    obs, fixed = ("weight", 99.5, "OBS"), ("weight", 99.5, "one-shot + repair")
+    assert clearly_above(fixed, obs) and f"({quoted(*obs)} against {quoted(*fixed)} at k = 99.5)" in readme
+    obs, fixed = ("unit", 95, "OBS"), ("unit", 95, "one-shot + repair")
+    assert clearly_above(obs, fixed) and f"({quoted(*obs)} against {quoted(*fixed)})" in readme
+    for point in (("weight", 99.5), ("unit", 95)):  # "fine-tuning with labels stays ahead"
+        assert all(clearly_above((*point, "one-shot + fine-tuning"), (*point, a)) for a in ("one-shot + repair", "OBS"))
+    seconds = pd.read_csv(root / "docs" / "repair_seconds.csv")
+    assert (seconds["repair_seconds"] <= seconds["target_seconds"]).all()  # "within the targets"
+    for _, row in seconds.iterrows():
+        assert f"{row['repair_seconds']:.2f} s" in readme
