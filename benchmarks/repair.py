@@ -2,7 +2,8 @@
 
 For each seed, with the cached baseline of `benchmarks.seeds` (trained here if missing), on the test set:
 one-shot pruning, one-shot + `repair`, OBS (`obs_prune` for weights, `obs_unit_prune` for units) and
-one-shot + fine-tuning (2 epochs, notebook 04) at weight k = 95, 97, 99, 99.5 and unit k = 80, 90, 95.
+one-shot + fine-tuning (2 epochs, notebook 04; unit-pruned networks compacted first, as there) at weight
+k = 95, 97, 99, 99.5 and unit k = 80, 90, 95.
 The repair sees `CALIBRATION_IMAGES` unlabeled training images, drawn per seed.
 
 And, on the first seed, the seconds to repair the whole network at weight k = 99 and unit k = 90 (median of
@@ -41,7 +42,7 @@ def one_seed(seed: int, data) -> pd.DataFrame:
     for method, ks in surgery.COMPARE_KS.items():
         for k in ks:
             started = time.perf_counter()
-            tuned, _ = fine_tune(net, masks_for(net, k, method), data.train, seed=seed)
+            tuned, _ = fine_tune(net, masks_for(net, k, method), data.train, seed=seed, compacted=method == "unit")
             rows.append(dict(method=method, k=k, approach="one-shot + fine-tuning", accuracy=evaluate(tuned, data.test),
                              seconds=time.perf_counter() - started))
     print(f"seed {seed} done", flush=True)
@@ -58,7 +59,8 @@ def seconds_beside_fine_tuning(seed: int, data) -> pd.DataFrame:
         repaired = surgery.repair(net, pruned, images)
         accuracy = evaluate(repaired, data.test)
         seconds = median_seconds(lambda: surgery.repair(net, pruned, images), repeat=3, warmup=0)
-        _, history = fine_tune(net, masks_for(net, k, method), data.train, data.test, seed=seed, epochs=4)
+        _, history = fine_tune(net, masks_for(net, k, method), data.train, data.test, seed=seed, epochs=4,
+                               compacted=method == "unit")
         history["elapsed"] = history["seconds"].cumsum()
         reached = history[history["test_accuracy"] >= accuracy]
         rows.append(dict(method=method, k=k, repair_accuracy=accuracy, repair_seconds=seconds,
