@@ -442,8 +442,11 @@ def pareto_front(table: pd.DataFrame, higher_is_better: dict[str, bool]) -> pd.S
 def _forms(net: nn.Module, method: str, size: dict[str, int], dense_flops: int, images: torch.Tensor):
     """(form, module to time, bytes, FLOP ratio, kernel, compared with) for each way `net` ships."""
     if method == "weight":
-        sparse = to_sparse(net)
-        return [("CSR", sparse, size["csr"], dense_flops / max(sparse.nonzero, 1), "sparse CSR x dense",
+        small = compact(net)  # no weight into or out of a dead unit is stored or multiplied
+        sparse = to_sparse(small)
+        with tempfile.TemporaryDirectory() as folder:
+            csr_bytes = len(_file_bytes(csr_state(small), Path(folder), "csr"))
+        return [("CSR", sparse, csr_bytes, dense_flops / max(sparse.nonzero, 1), "sparse CSR x dense",
                  "fastest dense"),
                 ("dense + gzip", net, size["dense_gzip"], dense_flops / flops(net), "torch.mm (nn.Sequential)",
                  "dense, nn.Sequential")]
@@ -461,9 +464,10 @@ def shipping_table(dense: nn.Module, networks: Sequence[dict], images: torch.Ten
     and forward time on `images`, all timed in one round-robin (`time_forward`) together with the
     dense network run the same way.
 
-    The forms: a weight-pruned network ships as CSR (`to_sparse`), or as its dense file gzip-compressed,
-    which runs as the dense network with zeros once loaded; a unit-pruned network ships compacted and
-    runs as `to_inference`. Each speedup is against the dense network run the same way: the
+    The forms: a weight-pruned network ships as CSR (`to_sparse(compact(net))`: the dead units are removed
+    first, so the CSR file stores and multiplies exactly the weights kept), or as its dense file
+    gzip-compressed, which runs as the dense network with zeros once loaded; a unit-pruned network ships
+    compacted and runs as `to_inference`. Each speedup is against the dense network run the same way: the
     compacted form against `to_inference(dense)` (the same kernel on both sides), the dense file with
     zeros against the dense `nn.Sequential`, and CSR, which has no dense twin, against the faster of
     the two dense forms. Every form is checked to compute the same function as its network.
@@ -481,7 +485,10 @@ def shipping_table(dense: nn.Module, networks: Sequence[dict], images: torch.Ten
         One row per (network, form), the dense network first (forms "nn.Sequential" and
         "to_inference"): method, k, procedure, form, kernel, accuracy, validation_accuracy,
         weights_kept, compression (`helpers.pruning.compression`: dense weights / weights kept),
-        bytes, smaller (dense file / this file), flop_ratio, ms, compared_with, speedup.
+        bytes, smaller (dense file / this file), flop_ratio (multiply-adds per image of the dense network /
+        those of this form: the nonzero weights for CSR, so equal to the compression; all weights of the
+        compacted network, before `to_inference` pads its widths; 1 for the dense file), ms (median of
+        `repeat` runs over `images`), compared_with, speedup (the reference's ms / ms).
 
     Raises:
         ValueError: a network dict without the keys above, or an unknown method.

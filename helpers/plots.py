@@ -561,7 +561,8 @@ PROCEDURE_STYLES = {"one-shot": ("o", "0.55"), "fine-tuned": ("D", "C0"), "itera
 
 
 def dumbbell(results: pd.DataFrame, start: str = "one-shot", baseline: float | None = None,
-             title: str = "What retraining brings back", axis: plt.Axes | None = None) -> plt.Figure:
+             title: str = "What retraining brings back", axis: plt.Axes | None = None,
+             labels: Mapping[str, str] | None = None) -> plt.Figure:
     """One row per (method, k): the test error of `start` joined to each other procedure's, on a log axis.
 
     Error rate (100 - accuracy) on a log axis shows both a collapse (90% error) and the
@@ -575,6 +576,11 @@ def dumbbell(results: pd.DataFrame, start: str = "one-shot", baseline: float | N
             nudged apart vertically so that overlapping ones stay visible.
         start: the procedure each row's bar starts from.
         baseline: accuracy of the unpruned network, drawn as a vertical line.
+        axis: draw into this axis instead of a new figure.
+        labels: {procedure: its legend label}, e.g. to say how many epochs each had (default: the name).
+
+    The error axis has labelled ticks at 1, 2, 5 x each power of ten (1%, 2%, 5%, 10%, ...) and
+    unlabelled minor ticks between them; it starts at a labelled tick.
 
     Raises:
         ValueError: missing columns, or no row of `start`.
@@ -588,7 +594,7 @@ def dumbbell(results: pd.DataFrame, start: str = "one-shot", baseline: float | N
         raise ValueError(f"no rows of the procedure {start!r} to start from")
     if axis is None:
         rows = results[["method", "k"]].drop_duplicates()
-        figure, axis = plt.subplots(figsize=(8.5, 0.45 * len(rows) + 1.4))
+        figure, axis = plt.subplots(figsize=(8.5, 0.45 * len(rows) + 2.3))
     figure = axis.figure
     pairs = list(dict.fromkeys(zip(results["method"], results["k"])))
     procedures = [start] + [p for p in dict.fromkeys(results["procedure"]) if p != start]
@@ -603,17 +609,27 @@ def dumbbell(results: pd.DataFrame, start: str = "one-shot", baseline: float | N
         y = [pairs.index((m, k)) + nudge[procedure] for m, k in zip(done["method"], done["k"])]
         axis.errorbar(100 * (1 - done["accuracy"]), y,
                       xerr=100 * done["standard_error"] if "standard_error" in done else None,
-                      fmt=marker, color=color, ms=6, capsize=2, lw=1, label=procedure, zorder=3)
+                      fmt=marker, color=color, ms=6, capsize=2, lw=1, label=(labels or {}).get(procedure, procedure),
+                      zorder=3)
     if baseline is not None:
         axis.axvline(100 * (1 - baseline), color="0.3", lw=1, ls=":", label=f"unpruned ({100 * baseline:.2f}%)")
     axis.set_xscale("log")
-    axis.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+    errors = 100 * (1 - results["accuracy"].to_numpy(dtype=float))
+    if baseline is not None:
+        errors = np.append(errors, 100 * (1 - baseline))
+    low = max(float(errors.min()), 0.01)
+    ticks = [m * 10.0 ** e for e in range(-2, 3) for m in (1, 2, 5) if m * 10.0 ** e <= 100]
+    left, right = max(t for t in ticks if t <= low * 0.95), min(100.0, float(errors.max()) * 1.25)
+    axis.set_xlim(left, right)
+    axis.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([t for t in ticks if left <= t <= right]))
     axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}%"))
+    axis.xaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(3, 4, 6, 7, 8, 9)))
+    axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axis.set_yticks(range(len(pairs)), [f"{method}, k = {k:g}" for method, k in pairs])
     axis.set_ylim(len(pairs) - 0.5, -0.5)
     axis.set(xlabel="test error = 100 - accuracy (%, log scale), bars: ±1 standard error", title=title)
     axis.grid(True, which="minor", axis="x", lw=0.3)
-    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    axis.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)  # below: no data covered
     figure.tight_layout()
     return figure
 
@@ -625,14 +641,72 @@ def _series(row) -> str:
     return "dense network" if row.method == "dense" else f"{row.method}, {row.form}, {row.procedure}"
 
 
+POINT_LABEL = "point label"
+"""The gid of the k labels `pareto` writes beside its points (`arrange_labels` moves them)."""
+
+_LABEL_OFFSETS = [(5, 3), (5, -11), (-5, 3), (-5, -11), (5, 13), (5, -21), (-5, 13), (-5, -21),
+                  (9, -4), (-9, -4), (5, 23), (5, -31), (-5, 23), (-5, -31), (20, -4), (-20, -4),
+                  (5, 33), (5, -41), (-5, 33), (-5, -41)]
+
+
+def arrange_labels(axis: plt.Axes, marker_radius: float = 5.0) -> None:
+    """Move the point labels of `axis` (texts with gid `POINT_LABEL`) so that they overlap neither each other
+    nor any labelled point; a label with the same text and colour as one already placed within a few
+    pixels is hidden (it would say the same thing in the same place).
+
+    Call it once the figure's layout is final: positions are worked out in pixels. Each label tries
+    offsets around its point in turn and takes the first free one (else the least crowded).
+    """
+    labels = [t for t in axis.texts if t.get_gid() == POINT_LABEL]
+    if not labels:
+        return
+    scale = axis.figure.dpi / 72  # points to pixels
+    to_pixels = axis.transData.transform
+    anchors = [to_pixels(t.xy) for t in labels]
+    radius = marker_radius * scale
+    obstacles = [(x - radius, y - radius, x + radius, y + radius) for x, y in anchors]
+    frame = axis.bbox
+
+    def clash(box, others):
+        return sum(max(0.0, min(box[2], o[2]) - max(box[0], o[0])) * max(0.0, min(box[3], o[3]) - max(box[1], o[1]))
+                   for o in others)
+
+    placed: list[tuple[float, float, float, float]] = []
+    kept: list[tuple[str, str, float, float]] = []
+    for text, (x, y) in zip(labels, anchors):
+        key = (text.get_text(), str(text.get_color()))
+        if any(k == key[0] and c == key[1] and abs(x - px) < 4 and abs(y - py) < 4 for k, c, px, py in kept):
+            text.set_visible(False)
+            continue
+        kept.append((*key, x, y))
+        width = 0.62 * text.get_fontsize() * len(text.get_text()) * scale
+        height = 0.8 * text.get_fontsize() * scale
+        best = None
+        for dx, dy in _LABEL_OFFSETS:
+            left = x + dx * scale if dx > 0 else x + dx * scale - width
+            box = (left, y + dy * scale, left + width, y + dy * scale + height)
+            outside = max(0.0, width * height - clash(box, [(frame.x0, frame.y0, frame.x1, frame.y1)]))
+            score = 10 * clash(box, placed) + clash(box, obstacles) + outside  # overlapping labels are worst
+            score = score if score > 1e-6 else 0.0  # float rounding of the areas
+            if best is None or score < best[0]:
+                best = (score, dx, dy, box)
+            if score == 0:
+                break
+        _, dx, dy, box = best
+        text.xyann = (dx, dy)
+        text.set_horizontalalignment("left" if dx > 0 else "right")
+        placed.append(box)
+
+
 def pareto(points: pd.DataFrame, x: str = "speedup", accuracy: str = "validation_accuracy",
            floor: float | None = None, axis: plt.Axes | None = None, xlabel: str | None = None,
            legend: str | None = "upper left") -> plt.Figure:
-    """Error (log axis) against a measured gain or cost (log axis, better to the right), one marker per
-    network and form, the Pareto front joined and ringed, every point labelled with its k.
+    """Error (log axis, drawn downward so that better is up) against a measured gain or cost (log axis,
+    better to the right), one marker per network and form, the Pareto front joined and ringed, every
+    point labelled with its k (labels moved apart by `arrange_labels`).
 
     The error axis is zoomed on the networks worth shipping (up to 4x the error of `floor`); points
-    beyond it sit on the top edge (their errors are in the table).
+    beyond it sit on the bottom edge (their errors are in the table).
 
     Args:
         points: a `helpers.deploy.shipping_table` (or its rows): method, k, procedure, form, the columns
@@ -641,14 +715,14 @@ def pareto(points: pd.DataFrame, x: str = "speedup", accuracy: str = "validation
         x: "speedup" (more is better) or "bytes" (less is better: the axis is inverted); any other
             column is drawn as more-is-better.
         accuracy: the accuracy column drawn (validation: the one networks are chosen on).
-        floor: the lowest accuracy worth shipping (0-1), drawn as a dotted line.
+        floor: the lowest accuracy worth shipping (0-1), drawn as a dotted line: networks above it qualify.
         axis: draw into this axis instead of a new figure.
         xlabel: the x label (default: says what `x` is).
         legend: where the legend goes ("outside": to the right of the axis; None: no legend).
 
     Colour: method (dense in black); marker: form; filled: fine-tuned, hollow: one-shot.
 
-    Used in 05_speed_and_size.
+    Used in 05_speed_and_size (through `pareto_panels`).
     """
     missing = {"method", "k", "procedure", "form", accuracy, x, "front"} - set(points.columns)
     if missing:
@@ -675,18 +749,20 @@ def pareto(points: pd.DataFrame, x: str = "speedup", accuracy: str = "validation
                 labelled = True
         for index, row in group.iterrows():
             text = "dense" if row["method"] == "dense" else f"{row['k']:g}"
-            axis.annotate(text, (row[x], error[index]), xytext=(5, 3), textcoords="offset points", fontsize=7,
-                          color=color, alpha=0.4 if not eligible[index] else 1)
+            axis.annotate(text, (row[x], error[index]), xytext=(5, 3), textcoords="offset points", fontsize=8,
+                          color=color, alpha=0.45 if not eligible[index] else 1, gid=POINT_LABEL)
     front = points[points["front"].astype(bool)].sort_values(x)
     if len(front):
         axis.plot(front[x], error[front.index], color="0.2", lw=1, ls="--", zorder=1)
         axis.plot(front[x], error[front.index], ls="none", marker="o", ms=13, mfc="none", mec="0.2", mew=1.2,
                   label="Pareto front")
     if floor is not None:
-        axis.axhline(100 * (1 - floor), color="0.4", lw=1, ls=":", label=f"worth shipping: above {100 * floor:.1f}%")
+        axis.axhline(100 * (1 - floor), color="0.4", lw=1, ls=":",
+                     label=f"worth shipping: accuracy ≥ {100 * floor:.2f}% (above this line)")
     axis.set_xscale("log")
     axis.set_yscale("log")
-    axis.set_ylim(None, top * 1.05)
+    low, _ = axis.get_ylim()
+    axis.set_ylim(top * 1.05, low / 1.15)  # inverted: the lowest error, the best network, at the top (room for labels)
     if x == "bytes":
         axis.invert_xaxis()
     ticks = matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0))
@@ -698,24 +774,57 @@ def pareto(points: pd.DataFrame, x: str = "speedup", accuracy: str = "validation
     axis.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
     _accuracy_axis(axis)
-    default = {"speedup": "measured speedup over dense, same kernel (log scale)",
+    default = {"speedup": "measured speedup over dense (reference per form, see table), log scale",
                "bytes": "bytes on disk (log scale, smaller to the right)"}.get(x, x)
-    axis.set(xlabel=xlabel or default, ylabel=f"{accuracy.replace('_', ' ').replace('accuracy', 'error')} (%), log")
+    axis.set(xlabel=xlabel or default,
+             ylabel=f"{accuracy.replace('_', ' ').replace('accuracy', 'error')} (%), log, better ↑")
     if legend == "outside":
-        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.15, 1), borderaxespad=0)
+        axis.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.15, 1), borderaxespad=0)
     elif legend:
-        axis.legend(fontsize=7, loc=legend)
+        axis.legend(fontsize=9, loc=legend)
     figure.tight_layout()
+    arrange_labels(axis)
+    return figure
+
+
+def pareto_panels(panels: Mapping[str, pd.DataFrame], floor: float | None = None,
+                  titles: Mapping[str, str] | None = None, accuracy: str = "validation_accuracy") -> plt.Figure:
+    """Several `pareto` panels side by side, one per x column, with one legend below them all.
+
+    Args:
+        panels: {x column ("speedup", "bytes"): the points of that panel (see `pareto`)}.
+        floor: the lowest accuracy worth shipping (0-1).
+        titles: {x column: the panel's title}.
+        accuracy: the accuracy column drawn.
+
+    Used in 05_speed_and_size.
+    """
+    figure, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 6), squeeze=False)
+    handles = {}
+    for axis, (x, points) in zip(axes[0], panels.items()):
+        pareto(points, x, accuracy=accuracy, floor=floor, axis=axis, legend=None)
+        axis.set_title((titles or {}).get(x, ""))
+    for axis in sorted(axes[0], key=lambda a: -len(a.get_legend_handles_labels()[1])):  # the fullest legend's order first
+        for handle, label in zip(*axis.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    columns = 3
+    figure.legend(list(handles.values()), list(handles), loc="lower center", ncol=columns, fontsize=10, frameon=False)
+    rows = -(-len(handles) // columns)
+    figure.tight_layout(rect=(0, 0.045 * rows + 0.01, 1, 1))
+    for axis in axes[0]:
+        arrange_labels(axis)
     return figure
 
 
 def speed_and_size_vs_k(table: pd.DataFrame) -> plt.Figure:
     """Three panels against k: test error, measured speedup (with the FLOP ratio dotted) and times smaller
-    on disk, one line per method and form, solid one-shot and dashed fine-tuned.
+    on disk, one line per method and form; one-shot solid with hollow markers, fine-tuned dashed with
+    filled ones; each panel's legend below it.
 
     Args:
         table: a `helpers.deploy.shipping_table`: method, k, procedure, form, accuracy, speedup,
-            flop_ratio, smaller. The dense rows are left out (they are the reference, 1x).
+            flop_ratio, smaller. The dense rows are left out (they are the reference, 1x). Each
+            speedup is against the dense network the table names in `compared_with`.
 
     Used in 05_speed_and_size.
     """
@@ -723,31 +832,39 @@ def speed_and_size_vs_k(table: pd.DataFrame) -> plt.Figure:
     if missing:
         raise ValueError(f"table lacks the columns {sorted(missing)}")
     pruned = table[table["method"] != "dense"].sort_values("k")
-    figure, (accuracy_axis, speed_axis, size_axis) = plt.subplots(1, 3, figsize=(15, 4.4))
+    figure, (accuracy_axis, speed_axis, size_axis) = plt.subplots(1, 3, figsize=(16, 6.2))
     styles = {"one-shot": "-", "fine-tuned": "--"}
+
+    def look(procedure, color):
+        filled = procedure != "one-shot"
+        return dict(ls=styles.get(procedure, "-."), color=color, mfc=color if filled else "white", mew=1.5)
+
     for (method, procedure), group in pruned.groupby(["method", "procedure"], sort=False):
         first = group.drop_duplicates("k")
-        accuracy_axis.plot(first["k"], (100 * (1 - first["accuracy"])).clip(lower=0.01), ls=styles.get(procedure, "-."),
-                           marker="o", ms=4, color=METHOD_COLORS.get(method), label=f"{method}, {procedure}")
+        accuracy_axis.plot(first["k"], (100 * (1 - first["accuracy"])).clip(lower=0.01), marker="o", ms=6,
+                           label=f"{method}, {procedure}", **look(procedure, METHOD_COLORS.get(method)))
     for (method, form, procedure), group in pruned.groupby(["method", "form", "procedure"], sort=False):
         color = METHOD_COLORS.get(method) if form != "dense + gzip" else "C2"
-        ls, marker = styles.get(procedure, "-."), FORM_MARKERS.get(form, "o")
+        marker = FORM_MARKERS.get(form, "o")
         label = f"{method}, {form}, {procedure}"
-        speed_axis.plot(group["k"], group["speedup"], ls=ls, marker=marker, ms=5, color=color, label=label)
-        size_axis.plot(group["k"], group["smaller"], ls=ls, marker=marker, ms=5, color=color, label=label)
+        speed_axis.plot(group["k"], group["speedup"], marker=marker, ms=6, label=label, **look(procedure, color))
+        size_axis.plot(group["k"], group["smaller"], marker=marker, ms=6, label=label, **look(procedure, color))
         if procedure == "one-shot" and form != "dense + gzip":
-            speed_axis.plot(group["k"], group["flop_ratio"], ls=":", color=color, lw=1,
+            speed_axis.plot(group["k"], group["flop_ratio"], ls=":", color=color, lw=1.2,
                             label=f"{method}, {form}, FLOP ratio")
     speed_axis.axhline(1, color="0.4", lw=1)
     size_axis.axhline(1, color="0.4", lw=1)
+    accuracy_axis.set(yscale="log", xlabel="k (%)", ylabel="test error (%), log", title="test error (lower is better)")
+    accuracy_axis.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     accuracy_axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
-    accuracy_axis.set(yscale="log", xlabel="k (%)", ylabel="test error (%), log", title="accuracy")
+    accuracy_axis.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     _accuracy_axis(accuracy_axis)
-    speed_axis.set(yscale="log", xlabel="k (%)", ylabel="speedup over dense, same kernel (log)",
+    speed_axis.set(yscale="log", xlabel="k (%)",
+                   ylabel="measured speedup over dense (log)\nreference per form, see table",
                    title="forward pass, whole test set")
     size_axis.set(yscale="log", xlabel="k (%)", ylabel="times smaller than the dense file (log)", title="size on disk")
     for axis in (accuracy_axis, speed_axis, size_axis):
-        axis.legend(fontsize=7, loc="upper left")
+        axis.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     figure.tight_layout()
     return figure
 

@@ -266,6 +266,9 @@ def test_shipping_table_measures_every_form_against_the_dense_network_run_the_sa
     images = torch.randn(64, 30, generator=generator)
     test = Split(images, torch.randint(0, 4, (64,), generator=generator))
     weight, unit = prune(dense, 80, "weight"), prune(dense, 50, "unit")
+    with torch.no_grad():  # a dead unit in the weight-pruned network: its outgoing weights are not kept
+        weight[0].weight[0] = 0
+    assert weights_kept(weight) < sum(int((p != 0).sum()) for p in weight.parameters())
     tuned = compact(unit)  # a network that arrives compacted, as fine_tune(compacted=True) returns it
     networks = [dict(method="weight", k=80, procedure="one-shot", net=weight),
                 dict(method="unit", k=50, procedure="one-shot", net=unit),
@@ -288,12 +291,14 @@ def test_shipping_table_measures_every_form_against_the_dense_network_run_the_sa
         assert row.compression == compression(network, total)
     assert table["compression"].iloc[4] == table["compression"].iloc[5]  # compacted or not, the same weights kept
     weight_sizes, unit_sizes = sizes(weight), sizes(unit)
-    assert table["bytes"].tolist() == [sizes(dense)["dense"]] * 2 + [weight_sizes["csr"], weight_sizes["dense_gzip"],
+    # CSR is exported from compact(net): it stores the weights kept, none into or out of a dead unit
+    assert table["bytes"].tolist() == [sizes(dense)["dense"]] * 2 + [sizes(compact(weight))["csr"],
+                                                                     weight_sizes["dense_gzip"],
                                                                      unit_sizes["compacted"], sizes(tuned)["compacted"]]
     assert table["smaller"].tolist() == pytest.approx(sizes(dense)["dense"] / table["bytes"])
     assert table["flop_ratio"].tolist() == pytest.approx(
-        [1, 1, total / sum(int((p != 0).sum()) for p in weight.parameters()), 1, total / flops(compact(unit)),
-         total / flops(tuned)])
+        [1, 1, total / weights_kept(weight), 1, total / flops(compact(unit)), total / flops(tuned)])
+    assert table["flop_ratio"].iloc[2] == pytest.approx(table["compression"].iloc[2])  # CSR multiplies what is kept
     assert table["validation_accuracy"].notna().all()
 
 

@@ -44,6 +44,13 @@ def test_dumbbell_draws_each_error_rate_where_it_belongs():
         assert x == pytest.approx(100 * (1 - row["accuracy"]))
         assert half_width == pytest.approx(100 * row["standard_error"])
     assert axis.get_xscale() == "log"
+    labelled = [t.get_text() for t in axis.get_xticklabels() if t.get_text()]
+    # errors 1% (the baseline) to 90%: the axis starts at the tick below and labels only 1, 2, 5 per decade
+    assert labelled == ["0.5%", "1%", "2%", "5%", "10%", "20%", "50%", "100%"]
+    assert not any(t.get_text() for t in axis.xaxis.get_minorticklabels())
+    plt.close(figure)
+    figure = plots.dumbbell(results, baseline=0.99, labels={"fine-tuned": "fine-tuned (2 epochs)"})
+    assert "fine-tuned (2 epochs)" in [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     plt.close(figure)
     with pytest.raises(ValueError, match="procedure"):
         plots.dumbbell(results, start="gradual")
@@ -212,9 +219,49 @@ def test_pareto_draws_every_point_where_it_belongs_and_rings_the_front():
     texts = sorted(t.get_text() for t in axis.texts)
     assert texts == ["90", "90", "99", "99", "dense"]
     assert axis.get_xscale() == "log" and axis.get_yscale() == "log" and not axis.xaxis_inverted()
+    assert axis.yaxis_inverted()  # error drawn downward: the more accurate network is higher
+    bottom, up = axis.get_ylim()
+    assert bottom == pytest.approx(1.05 * top) and up < 2.0  # the clipped points on the bottom edge
     legend = [t.get_text() for t in axis.get_legend().get_texts()]
     assert legend == ["dense network", "weight, CSR, fine-tuned", "unit, compacted, fine-tuned",
-                      "unit, compacted, one-shot", "Pareto front", "worth shipping: above 96.0%"]
+                      "unit, compacted, one-shot", "Pareto front", "worth shipping: accuracy ≥ 96.00% (above this line)"]
+    plt.close(figure)
+
+
+def label_boxes(axis):
+    axis.figure.canvas.draw()
+    return [t.get_window_extent() for t in axis.texts if t.get_gid() == plots.POINT_LABEL and t.get_visible()]
+
+
+def test_pareto_labels_do_not_overlap_in_a_crowd_and_duplicates_are_hidden():
+    # six networks crowded around 1 MB and two identical ones: the overprinted labels of the first version
+    rows = [("weight", "CSR", k, "one-shot", 0.979 - i * 0.001, 0.98, 3.0 + 0.15 * i, 1, 1, 1_000_000 * (1 - 0.05 * i), 9)
+            for i, k in enumerate([95, 95, 90, 80, 97, 99])]
+    rows += [("dense", "nn.Sequential", 0, "trained", 0.99, 0.99, 1.0, 1, 1, 9_000_000, 1)]
+    rows += [("unit", "compacted", 99, "one-shot", 0.10, 0.1, 130.0, 1, 1, 30_000, 300)] * 2
+    points = pd.DataFrame(rows, columns=["method", "form", "k", "procedure", "validation_accuracy", "accuracy",
+                                         "speedup", "flop_ratio", "compression", "bytes", "smaller"])
+    points["front"] = False
+    points["eligible"] = points["validation_accuracy"] >= 0.97
+    for x in ("speedup", "bytes"):
+        figure = plots.pareto(points, x, floor=0.97, legend=None)
+        boxes = label_boxes(figure.axes[0])
+        assert len(boxes) == 8  # the duplicate "99" at the same place is drawn once
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        plt.close(figure)
+
+
+def test_pareto_panels_share_one_legend_and_keep_labels_apart():
+    points = shipping_points()
+    figure = plots.pareto_panels({"speedup": points, "bytes": points}, floor=0.96,
+                                 titles={"speedup": "speed", "bytes": "size"})
+    panels = [axis for axis in figure.axes if axis.get_title() in ("speed", "size")]
+    assert [axis.get_title() for axis in panels] == ["speed", "size"]
+    assert all(axis.get_legend() is None for axis in panels) and len(figure.legends) == 1
+    assert "Pareto front" in [t.get_text() for t in figure.legends[0].get_texts()]
+    for axis in panels:
+        boxes = label_boxes(axis)
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     plt.close(figure)
 
 
@@ -240,6 +287,11 @@ def test_speed_and_size_vs_k_draws_the_table():
     assert size["weight, CSR, fine-tuned"] == [pytest.approx(40.9)]
     accuracy = {line.get_label(): list(line.get_ydata()) for line in accuracy_axis.get_lines()}
     assert accuracy["unit, one-shot"] == [pytest.approx(48.0), pytest.approx(89.0)]  # test error (%)
+    assert accuracy_axis.yaxis.get_major_formatter()(5.0, 0) == "5"  # plain numbers, not 5x10^0
+    assert "reference per form" in speed_axis.get_ylabel()  # CSR and gzip are not compared with the same kernel
+    one_shot, tuned = (next(line for line in size_axis.get_lines() if line.get_label() == label)
+                       for label in ("unit, compacted, one-shot", "weight, CSR, fine-tuned"))
+    assert one_shot.get_markerfacecolor() == "white" and tuned.get_markerfacecolor() != "white"  # hollow vs filled
     plt.close(figure)
     with pytest.raises(ValueError, match="speedup"):
         plots.speed_and_size_vs_k(table.drop(columns="speedup"))
