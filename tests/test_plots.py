@@ -332,3 +332,26 @@ def test_sensitivity_draws_error_against_share_kept_and_rings_at_the_allocation(
     rings = [line for line in lines if line.get_marker() == "o" and line.get_markersize() == 11]
     assert [(line.get_xdata()[0], pytest.approx(line.get_ydata()[0])) for line in rings] == [(10.0, 4.0), (1.0, 10.0)]
     plt.close(figure)
+
+
+def test_repair_figures_draw_what_they_are_given():
+    import torch
+
+    from helpers import repair
+    removals = repair.remove_one(torch.tensor([0.5, 0.8]), torch.tensor([[4.0, 1.8], [1.8, 1.0]]))
+    figure = plots.obs_two_weights([0.5, 0.8], [[4.0, 1.8], [1.8, 1.0]], removals)
+    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert labels[1].startswith("magnitude: zero the smaller, w1") and labels[-1].startswith("OBS: remove w2 and move w1")
+    plt.close(figure)
+    table = lambda values: pd.DataFrame(dict(layer=["0", "2"], units=[3, 2], relative_error=values))
+    figure = plots.reconstruction({"a": table([0.0, 0.5]), "b": table([0.0, 0.01])})
+    heights = [patch.get_height() for patch in figure.axes[0].patches]
+    assert heights[1] == 0.5 and heights[3] == 0.01 and all(h != h for h in (heights[0], heights[2]))  # zeros: no bar
+    plt.close(figure)
+    rows = pd.DataFrame(dict(method=["weight"] * 4, k=[90, 99, 90, 99], approach=["one-shot"] * 2 + ["OBS"] * 2,
+                             accuracy=[0.98, 0.9, 0.985, 0.97]))
+    figure = plots.repair_vs_k(rows, baseline=0.986)
+    lines = [line for line in figure.axes[0].get_lines() if not line.get_label().startswith("_")]
+    assert [line.get_label() for line in lines] == ["one-shot", "OBS", "unpruned"]
+    assert lines[0].get_ydata().tolist() == pytest.approx([2.0, 10.0])
+    plt.close(figure)
