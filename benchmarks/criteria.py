@@ -14,15 +14,12 @@ Usage: python -m benchmarks.criteria [--seeds 0 1 2]
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import pandas as pd
 
-from benchmarks.seeds import cell, summarise
-from helpers.config import project_home
+from benchmarks.seeds import cell, over_seeds
 from helpers.criteria import CRITERIA, calibration
-from helpers.data import load_mnist
 from helpers.experiments import SENSITIVITY_KS, budget_candidates, measure_candidates, sensitivity, sweep_criteria
 from helpers.pruning import rank
 from helpers.training import baseline
@@ -92,19 +89,10 @@ def markdown(summary: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = parser.parse_args()
-    out = project_home() / "build" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    data = load_mnist()
-    runs = pd.concat([one_seed(seed, data) for seed in args.seeds], ignore_index=True)
-    runs.to_csv(out / "criteria.csv", index=False)
-    summary = summarise(runs, by=("method", "criterion", "procedure", "k"))
-    summary.to_csv(out / "criteria_summary.csv", index=False)
-    (out / "criteria.md").write_text(markdown(summary) + "\n")
-    net, _ = baseline(args.seeds[0], data=data, progress=False)
-    seconds = scoring_seconds(net, calibration(data.train, seed=args.seeds[0]))
+    summary, data, seeds, out = over_seeds("criteria", one_seed, ("method", "criterion", "procedure", "k"), markdown,
+                                           __doc__.splitlines()[0])
+    net, _ = baseline(seeds[0], data=data, progress=False)
+    seconds = scoring_seconds(net, calibration(data.train, seed=seeds[0]))
     seconds.to_csv(out / "criteria_seconds.csv", index=False)
     print(markdown(summary))
     print("\nseconds to score and rank the whole network (target 10 s):")

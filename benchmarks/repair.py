@@ -15,17 +15,14 @@ Usage: python -m benchmarks.repair [--seeds 0 1 2]
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import pandas as pd
 
 from benchmarks.common import median_seconds
-from benchmarks.seeds import cell, summarise
+from benchmarks.seeds import cell, over_seeds
 from helpers import repair as surgery
-from helpers.config import project_home
 from helpers.criteria import calibration
-from helpers.data import load_mnist
 from helpers.experiments import fine_tune
 from helpers.pruning import masks_for, prune
 from helpers.training import baseline, evaluate
@@ -85,22 +82,13 @@ def markdown(summary: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = parser.parse_args()
-    out = project_home() / "build" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    data = load_mnist()
-    runs = pd.concat([one_seed(seed, data) for seed in args.seeds], ignore_index=True)
-    runs.to_csv(out / "repair.csv", index=False)
-    summary = summarise(runs, by=("method", "k", "approach"))
-    summary.to_csv(out / "repair_summary.csv", index=False)
-    (out / "repair.md").write_text(markdown(summary) + "\n")
-    seconds = seconds_beside_fine_tuning(args.seeds[0], data)
+    summary, data, seeds, out = over_seeds("repair", one_seed, ("method", "k", "approach"), markdown,
+                                           __doc__.splitlines()[0])
+    seconds = seconds_beside_fine_tuning(seeds[0], data)
     seconds.to_csv(out / "repair_seconds.csv", index=False)
     print(markdown(summary))
     print("\nrepair time beside the fine-tuning that reaches the same test accuracy (seed "
-          f"{args.seeds[0]}, this machine):")
+          f"{seeds[0]}, this machine):")
     for _, r in seconds.iterrows():
         reached = (f"fine-tuning reaches it after {r['fine_tuning_epochs']} epoch(s), {r['fine_tuning_seconds']:.1f} s "
                    f"-> {r['ratio']:.0f}x" if pd.notna(r["fine_tuning_seconds"]) else

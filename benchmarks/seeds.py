@@ -60,6 +60,35 @@ def summarise(runs: pd.DataFrame, by: tuple[str, ...] = ("method", "procedure", 
     return summary
 
 
+def over_seeds(name: str, one_seed, by: tuple[str, ...], markdown, description: str, seeds: list[int] | None = None):
+    """Run `one_seed(seed, data)` for each seed, write build/results/<name>.csv, <name>_summary.csv and <name>.md.
+
+    Args:
+        name: the stem of the files written.
+        one_seed: (seed, data) -> the runs of one seed (a DataFrame with an "accuracy" column).
+        by: the columns that make one row of the summary (`summarise`).
+        markdown: summary -> the README's table.
+        description: the command line's help text.
+        seeds: the seeds; None reads them from the command line (--seeds, default 0 1 2).
+
+    Returns:
+        (summary, data, seeds, the folder written to).
+    """
+    if seeds is None:
+        parser = argparse.ArgumentParser(description=description)
+        parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+        seeds = parser.parse_args().seeds
+    out = project_home() / "build" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_mnist()
+    runs = pd.concat([one_seed(seed, data) for seed in seeds], ignore_index=True)
+    runs.to_csv(out / f"{name}.csv", index=False)
+    summary = summarise(runs, by=by)
+    summary.to_csv(out / f"{name}_summary.csv", index=False)
+    (out / f"{name}.md").write_text(markdown(summary) + "\n")
+    return summary, data, seeds, out
+
+
 def cell(row: pd.Series) -> str:
     """One table cell: mean ± standard error in percent (the mean alone when there is one run)."""
     mean = f"{100 * row['accuracy']:.2f}"

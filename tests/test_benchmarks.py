@@ -144,3 +144,17 @@ def test_readme_repair_table_and_sentences_are_the_ones_made_from_docs_repair_su
     assert (seconds["repair_seconds"] <= seconds["target_seconds"]).all()  # "within the targets"
     for _, row in seconds.iterrows():
         assert f"{row['repair_seconds']:.2f} s" in readme
+
+
+def test_over_seeds_writes_runs_summary_and_table(tmp_path, monkeypatch):
+    import benchmarks.seeds as seeds
+    monkeypatch.setattr(seeds, "project_home", lambda: tmp_path)
+    monkeypatch.setattr(seeds, "load_mnist", lambda: "data")
+    one_seed = lambda seed, data: pd.DataFrame(dict(method="unit", k=90, approach="repair", accuracy=[0.9 + seed / 100],
+                                                    seed=seed, data=data))
+    summary, data, used, out = seeds.over_seeds("demo", one_seed, ("method", "k", "approach"),
+                                                lambda table: f"{len(table)} row", "demo", seeds=[0, 2])
+    assert data == "data" and used == [0, 2] and out == tmp_path / "build" / "results"
+    assert summary["accuracy"].tolist() == pytest.approx([0.91]) and summary["n"].tolist() == [2]
+    assert pd.read_csv(out / "demo.csv")["seed"].tolist() == [0, 2]
+    assert (out / "demo.md").read_text() == "1 row\n" and (out / "demo_summary.csv").is_file()
