@@ -267,7 +267,7 @@ def obs_layer(weight: torch.Tensor, hessian: torch.Tensor, k: float, block: int 
 def _prune_front_to_back(net: nn.Module, k: float, images: torch.Tensor, damping: float, prune_layer) -> nn.Sequential:
     """Refit each layer of a copy of `net` to `net`'s pre-activations on the inputs pruned so far, then prune it.
 
-    `prune_layer(position, refit weights, inputs, next original layer, dense hidden)` returns the layer's new
+    `prune_layer(refit weights, inputs, next original layer, dense hidden outputs)` returns the layer's new
     weights and the input columns the next layer loses (units removed here).
     """
     check_k(k)

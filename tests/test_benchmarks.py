@@ -1,12 +1,23 @@
 """The pure parts of the benchmark scripts: the recipe rule and the results table."""
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from benchmarks.recipe import choose
 from benchmarks.seeds import markdown, summarise
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_with_table(name, make_table):
+    """(docs/<name>_summary.csv, the README's text), after checking the README holds the table made from the CSV."""
+    summary = pd.read_csv(ROOT / "docs" / f"{name}_summary.csv")
+    readme = (ROOT / "README.md").read_text()
+    assert make_table(summary) in readme, f"run make results, copy build/results/{name}_summary.csv to docs/"
+    return summary, readme
 
 
 def test_recipe_rule_takes_the_most_prunable_of_the_candidates_within_tolerance():
@@ -73,14 +84,9 @@ def test_readme_results_table_is_the_one_made_from_docs_results_summary():
 
 
 def test_readme_criteria_tables_and_sentences_are_the_ones_made_from_docs_criteria_summary():
-    from pathlib import Path
-
     from benchmarks.criteria import markdown as criteria_markdown
     from helpers.criteria import DATA_AWARE
-    root = Path(__file__).resolve().parent.parent
-    summary = pd.read_csv(root / "docs" / "criteria_summary.csv")
-    readme = (root / "README.md").read_text()
-    assert criteria_markdown(summary) in readme, "run make results, copy build/results/criteria_summary.csv to docs/"
+    summary, readme = readme_with_table("criteria", criteria_markdown)
     at = summary.set_index(["method", "criterion", "procedure"])
     mean, se = at["accuracy"], at["se"]
 
@@ -119,13 +125,8 @@ def test_repair_table_rows_and_cells():
 
 
 def test_readme_repair_table_and_sentences_are_the_ones_made_from_docs_repair_summary():
-    from pathlib import Path
-
     from benchmarks.repair import markdown as repair_markdown
-    root = Path(__file__).resolve().parent.parent
-    summary = pd.read_csv(root / "docs" / "repair_summary.csv")
-    readme = (root / "README.md").read_text()
-    assert repair_markdown(summary) in readme, "run make results, copy build/results/repair_summary.csv to docs/"
+    summary, readme = readme_with_table("repair", repair_markdown)
     at = summary.set_index(["method", "k", "approach"])
     mean, se = at["accuracy"], at["se"]
     repaired = summary[summary["approach"] == "one-shot + repair"].set_index(["method", "k"])["accuracy"]
@@ -140,7 +141,7 @@ def test_readme_repair_table_and_sentences_are_the_ones_made_from_docs_repair_su
     assert clearly_above(obs, fixed) and f"({quoted(*obs)} against {quoted(*fixed)})" in readme
     for point in (("weight", 99.5), ("unit", 95)):  # "fine-tuning with labels stays ahead"
         assert all(clearly_above((*point, "one-shot + fine-tuning"), (*point, a)) for a in ("one-shot + repair", "OBS"))
-    seconds = pd.read_csv(root / "docs" / "repair_seconds.csv")
+    seconds = pd.read_csv(ROOT / "docs" / "repair_seconds.csv")
     assert (seconds["repair_seconds"] <= seconds["target_seconds"]).all()  # "within the targets"
     for _, row in seconds.iterrows():
         assert f"{row['repair_seconds']:.2f} s" in readme
