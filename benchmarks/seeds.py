@@ -60,7 +60,8 @@ def summarise(runs: pd.DataFrame, by: tuple[str, ...] = ("method", "procedure", 
     return summary
 
 
-def over_seeds(name: str, one_seed, by: tuple[str, ...], markdown, description: str, seeds: list[int] | None = None):
+def over_seeds(name: str, one_seed, by: tuple[str, ...], markdown, description: str, seeds: list[int] | None = None,
+               summary_of=None):
     """Run `one_seed(seed, data)` for each seed, write build/results/<name>.csv, <name>_summary.csv and <name>.md.
 
     Args:
@@ -70,6 +71,7 @@ def over_seeds(name: str, one_seed, by: tuple[str, ...], markdown, description: 
         markdown: summary -> the README's table.
         description: the command line's help text.
         seeds: the seeds; None reads them from the command line (--seeds, default 0 1 2).
+        summary_of: runs -> summary, if the summary needs more than `summarise(runs, by)`.
 
     Returns:
         (summary, data, seeds, the folder written to).
@@ -83,7 +85,7 @@ def over_seeds(name: str, one_seed, by: tuple[str, ...], markdown, description: 
     data = load_mnist()
     runs = pd.concat([one_seed(seed, data) for seed in seeds], ignore_index=True)
     runs.to_csv(out / f"{name}.csv", index=False)
-    summary = summarise(runs, by=by)
+    summary = summarise(runs, by=by) if summary_of is None else summary_of(runs)
     summary.to_csv(out / f"{name}_summary.csv", index=False)
     (out / f"{name}.md").write_text(markdown(summary) + "\n")
     return summary, data, seeds, out

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -93,9 +93,12 @@ def fit(
     momentum: float = RECIPE["momentum"],
     l1: float = RECIPE["l1"],
     optimizer: str = "sgd",
+    schedule: str = "one-cycle",
     seed: int = 0,
     masks: Mapping[str, torch.Tensor] | None = None,
     progress: bool = True,
+    callback: Callable[[int, nn.Module], None] | None = None,
+    every: int = 1,
 ) -> pd.DataFrame:
     """Train `net` in place with SGD (Nesterov momentum) and a one-cycle learning rate.
 
@@ -112,11 +115,17 @@ def fit(
         l1: L1 penalty on the weights (>= 0), added to the gradient as
             l1 * sign(w); it pushes unimportant weights towards zero (Han et al. 2015).
         optimizer: "sgd" (Nesterov momentum) or "adam" (AdamW, `weight_decay` decoupled).
+        schedule: "one-cycle" (warm up to `lr`, then anneal) or "constant" (`lr` throughout,
+            as Frankle and Carbin train; 08_lottery_tickets).
         seed: seeds the batch order (the initialisation is seeded by the caller).
         masks: if given, {layer name: bool tensor}; pruned weights (False) are
             zeroed before training and after every step, and their gradients are
             zeroed, so they stay exactly zero (used for fine-tuning pruned nets).
         progress: show a tqdm progress bar.
+        callback: if given, called as callback(step, net) before the first step (step 0) and
+            after every `every`-th step, with the masks applied (to record a validation curve or
+            keep the weights of a step; 08_lottery_tickets).
+        every: steps between two calls of `callback` (>= 1).
 
     Returns:
         One row per epoch: epoch, loss, train_accuracy (on the batches seen
@@ -125,11 +134,14 @@ def fit(
 
     Raises:
         ValueError: epochs < 1, lr <= 0, batch_size < 1, empty `train`,
-            negative weight decay.
+            negative weight decay, an unknown optimizer or schedule.
     """
     _check_positive("epochs", epochs, integer=True)
     _check_positive("lr", lr)
     _check_positive("batch_size", batch_size, integer=True)
+    _check_positive("every", every, integer=True)
+    if schedule not in ("one-cycle", "constant"):
+        raise ValueError(f"schedule must be 'one-cycle' or 'constant', got {schedule!r}")
     if not (weight_decay >= 0):
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
     if not (l1 >= 0):
@@ -151,12 +163,12 @@ def fit(
     else:
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     total_steps = epochs * steps_per_epoch
-    if total_steps >= 4:  # a one-cycle schedule needs a few steps to warm up and anneal
-        schedule = torch.optim.lr_scheduler.OneCycleLR(stepper, max_lr=lr, total_steps=total_steps,
+    if schedule == "one-cycle" and total_steps >= 4:  # a one-cycle schedule needs a few steps to warm up and anneal
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(stepper, max_lr=lr, total_steps=total_steps,
                                                        pct_start=max(0.25, 2 / total_steps),
                                                        cycle_momentum=optimizer == "sgd")
     else:
-        schedule = torch.optim.lr_scheduler.LambdaLR(stepper, lambda step: 1.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(stepper, lambda step: 1.0)
     modules = dict(net.named_modules())
     weights = [parameter.detach() for parameter in net.parameters()]
     if masks is not None:
@@ -166,6 +178,9 @@ def fit(
     history = []
     bar = tqdm(total=total_steps, desc="training", unit="step", disable=not progress, mininterval=0.5)
     net.train()
+    step = 0
+    if callback is not None:
+        callback(0, net)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         order = torch.randperm(len(train), generator=generator).to(device)
@@ -185,12 +200,16 @@ def fit(
                 for name, mask in masks.items():
                     modules[name].weight.grad.mul_(mask)
             stepper.step()
-            schedule.step()
+            scheduler.step()
             if masks is not None:
                 apply_masks_(net, masks)
             total_loss += loss.detach() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
             bar.update()
+            step += 1
+            if callback is not None and step % every == 0:
+                callback(step, net)
+                net.train()
         seconds = time.perf_counter() - started
         row = dict(epoch=epoch, loss=total_loss.item() / len(train),
                    train_accuracy=correct.item() / len(train), validation_accuracy=float("nan"),
@@ -221,6 +240,31 @@ def baseline_path(seed: int = 0, recipe: str = "l1") -> Path:
     """Where the baseline of `seed` trained with `RECIPES[recipe]` is cached."""
     _check_recipe_name(recipe)
     return checkpoint_dir() / f"baseline_{recipe}_seed{_check_seed(seed)}.pt"
+
+
+def initial_path(seed: int = 0, recipe: str = "l1") -> Path:
+    """Where the initial weights of `baseline(seed, recipe=recipe)` are saved, beside its checkpoint."""
+    return baseline_path(seed, recipe).with_name(f"baseline_{recipe}_seed{seed}_init.pt")
+
+
+def initial_weights(seed: int = 0, recipe: str = "l1", device: torch.device | None = None) -> nn.Sequential:
+    """The initial weights `baseline(seed, recipe=recipe)` was trained from, as saved beside its checkpoint.
+
+    Rewinding to these is exact whatever PyTorch version regenerates `initial_network`
+    (08_lottery_tickets). The file is only read, never written here.
+
+    Raises:
+        CheckpointError: the file is missing (the baseline was trained before initial weights were
+            saved, or they were deleted), corrupt, or of another architecture.
+    """
+    path = initial_path(seed, recipe)
+    if not path.is_file():
+        raise CheckpointError(
+            f"the initial weights of the baseline (seed {seed}, recipe {recipe!r}) are missing: no {path}. "
+            f"They are saved when the baseline is trained: baseline({seed}, recipe={recipe!r}, retrain=True) "
+            "trains it again and saves both (initial_network(seed) regenerates them with this PyTorch version)")
+    net, _ = load_checkpoint(path, expected=[784, *HIDDEN, 10])
+    return net.to(device or default_device())
 
 
 def initial_network(seed: int = 0, device: torch.device | None = None) -> nn.Sequential:
@@ -270,6 +314,8 @@ def baseline(seed: int = 0, data: MNIST | None = None, progress: bool = True,
             when the new one is complete).
         device: where to put the network; default `default_device()`.
         recipe: a key of `RECIPES`: "l1" (the series' recipe) or "no-l1" (the same without L1).
+            When it trains, it also saves the initial weights beside the checkpoint
+            (`initial_path`, read by `initial_weights`), once: they are never overwritten.
 
     Returns:
         (net, metadata): metadata holds seed, recipe, validation_accuracy,
@@ -298,6 +344,9 @@ def baseline(seed: int = 0, data: MNIST | None = None, progress: bool = True,
     if len(validation) != VALIDATION_SIZE:
         raise ValueError(f"baseline() needs the standard split with {VALIDATION_SIZE} validation images, "
                          f"got {len(validation)}; use load_mnist() with its default validation size")
+    if not initial_path(seed, recipe).exists():  # saved once, never overwritten: what rewinding goes back to
+        save_checkpoint(initial_network(seed), initial_path(seed, recipe), seed=seed, recipe_name=recipe,
+                        kind="initial weights")
     started = time.perf_counter()
     net, history = train_baseline(seed, train, validation, progress=progress, device=device, **settings)
     seconds = time.perf_counter() - started

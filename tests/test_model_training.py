@@ -10,7 +10,10 @@ import torch
 from helpers.data import Split
 from helpers.model import CheckpointError, architecture, load_checkpoint, make_mlp, save_checkpoint
 from helpers.pruning import weight_masks
-from helpers.training import RECIPE, RECIPES, baseline_path, evaluate, fit, initial_network, restart_network
+from helpers import training
+from helpers.data import MNIST
+from helpers.training import (RECIPE, RECIPES, baseline, baseline_path, evaluate, fit, initial_network, initial_path,
+                              initial_weights, restart_network)
 
 
 def toy_data(n=256, seed=0):
@@ -170,6 +173,8 @@ def test_masks_survive_the_optimizer():
     (dict(batch_size=0), "batch_size must be a positive integer"),
     (dict(weight_decay=-1), "weight_decay must be >= 0"),
     (dict(momentum=1.0), "momentum must be in"),
+    (dict(schedule="cosine"), "schedule must be 'one-cycle' or 'constant', got 'cosine'"),
+    (dict(every=0), "every must be a positive integer"),
 ])
 def test_fit_refuses_bad_arguments(kwargs, message):
     net = make_mlp((8,), inputs=20, classes=5)
@@ -190,3 +195,52 @@ def test_fit_works_with_very_few_steps(n, batch_size, epochs):
     net = make_mlp((8,), inputs=20, classes=5)
     history = fit(net, toy_data(n), epochs=epochs, batch_size=batch_size, progress=False)
     assert len(history) == epochs and history["loss"].notna().all()
+
+
+@pytest.mark.parametrize("schedule", ["constant", "one-cycle"])
+def test_a_constant_schedule_steps_with_the_full_learning_rate_from_the_first_step(schedule):
+    net, data = make_mlp((8,), inputs=20, classes=5), toy_data(64)
+    start = [p.detach().clone() for p in net.parameters()]
+    loss = torch.nn.functional.cross_entropy(net(data.images), data.labels)
+    gradients = torch.autograd.grad(loss, list(net.parameters()))
+    first = {}
+    fit(net, data, epochs=4, batch_size=64, lr=0.5, momentum=0, weight_decay=0, l1=0, schedule=schedule,
+        progress=False, callback=lambda step, model: first.setdefault(step, [p.detach().clone() for p in model.parameters()]))
+    # full batches: the first step moves by lr × gradient (constant) or lr / 25 × gradient (one-cycle's start)
+    step = 0.5 if schedule == "constant" else 0.5 / 25
+    for before, gradient, after in zip(start, gradients, first[1]):
+        assert torch.allclose(after, before - step * gradient, atol=1e-6)
+
+
+def test_the_callback_sees_every_nth_step_with_the_masks_applied():
+    net, data = make_mlp((8,), inputs=20, classes=5), toy_data(100)
+    masks = weight_masks(net, 60)
+    seen = []
+
+    def callback(step, model):
+        seen.append(step)
+        assert (model[0].weight[~masks["0"]] == 0).all()
+        model.eval()  # fit puts the network back into training mode after the callback
+
+    fit(net, data, epochs=2, batch_size=10, masks=masks, callback=callback, every=3, progress=False)
+    assert seen == [0, 3, 6, 9, 12, 15, 18]
+
+
+def test_baseline_saves_its_initial_weights_once_and_never_overwrites_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNING_MNIST_HOME", str(tmp_path))
+    trained_from = []
+
+    def quick(seed, train, validation=None, progress=True, device=None, **recipe):  # the training is not under test
+        trained_from.append(initial_network(seed, device))
+        return trained_from[-1], fit(trained_from[-1], train, epochs=1, progress=False)
+
+    monkeypatch.setattr(training, "train_baseline", quick)
+    split = Split(torch.randn(5000, 784), torch.randint(0, 10, (5000,)))
+    data = MNIST(split, split, split)
+    baseline(7, data=data, progress=False)
+    saved = initial_weights(7, device=torch.device("cpu"))
+    assert all(torch.equal(a, b) for a, b in zip(saved.parameters(), initial_network(7).parameters()))
+    written, stamp = initial_path(7).read_bytes(), initial_path(7).stat().st_mtime_ns
+    baseline(7, data=data, progress=False, retrain=True)
+    assert initial_path(7).read_bytes() == written and initial_path(7).stat().st_mtime_ns == stamp
+    assert initial_path(7).name == "baseline_l1_seed7_init.pt" and initial_path(7).parent == baseline_path(7).parent

@@ -1,0 +1,96 @@
+"""Lottery tickets over seeds (notebook 08), mean ± standard error, and the two targets checked.
+
+For each seed: the initial weights of `baseline(seed)` (trained here if missing), `find_tickets` with the
+short recipe `LOTTERY` (7 rounds at 40%, the dense round 0 included), and at `CONTROL_ROUNDS` the three
+controls (random reinitialisation, random mask, no rewind), plus late rewinding to step `LATE_STEP` at the
+two sparsest rounds; test accuracy at the end of each training, and the early-stopping step.
+
+Targets: tickets with <= 10% of the weights reach at least the dense network of the same recipe; at <= 5%
+random reinitialisation is below the ticket by more than the noise (the standard error of the difference
+over seeds, and at least the binomial one of the test set).
+
+Writes build/results/lottery.csv, lottery_summary.csv and lottery.md (the README's table).
+Usage: python -m benchmarks.lottery [--seeds 0 1 2]
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from benchmarks.seeds import cell, over_seeds, summarise
+from helpers.experiments import standard_error
+from helpers.lottery import CONTROL_ROUNDS, LATE_STEP, branch, find_tickets
+from helpers.training import baseline, initial_weights
+
+BRANCH_ORDER = ("ticket", "reinitialised", "random mask", "no rewind", "late rewind")
+
+
+def one_seed(seed: int, data) -> pd.DataFrame:
+    baseline(seed, data=data, progress=False)  # trains it (and saves its initial weights) if missing
+    lottery = find_tickets(initial_weights(seed), data, seed=seed, keep_steps=[LATE_STEP], progress=False)
+    tables = [lottery.table]
+    for kind in ("reinitialised", "random mask", "no rewind"):
+        tables.append(branch(lottery, kind, CONTROL_ROUNDS, progress=False)[0])
+    tables.append(branch(lottery, "late rewind", CONTROL_ROUNDS[-2:], step=LATE_STEP, progress=False)[0])
+    print(f"seed {seed} done", flush=True)
+    return pd.concat(tables, ignore_index=True).assign(seed=seed)
+
+
+def summary_of(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per branch and round: accuracy (mean, se, n), and the mean share remaining and early-stopping step."""
+    summary = summarise(runs, by=("branch", "round"))
+    means = runs.groupby(["branch", "round"], sort=False)[["remaining", "early_stop"]].mean().reset_index()
+    return summary.merge(means, on=["branch", "round"])
+
+
+def gap(summary: pd.DataFrame, a: tuple[str, int], b: tuple[str, int], n_test: int) -> tuple[float, float]:
+    """(mean of a − mean of b, its noise): the standard error of the difference over seeds, at least the test's."""
+    rows = summary.set_index(["branch", "round"])
+    x, y = rows.loc[a], rows.loc[b]
+    over_seeds = math.sqrt(x["se"] ** 2 + y["se"] ** 2)
+    sampling = math.sqrt(standard_error(x["accuracy"], n_test) ** 2 + standard_error(y["accuracy"], n_test) ** 2)
+    return x["accuracy"] - y["accuracy"], max(over_seeds, sampling)
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    """The README's lottery table: test accuracy (%) per branch (rows) and share of weights remaining (columns)."""
+    tickets = summary[summary["branch"] == "ticket"].set_index("round")
+    rounds = [0, *sorted(summary.loc[summary["branch"] != "ticket", "round"].unique())]
+    lines = ["| branch | " + " | ".join(f"{tickets.loc[r, 'remaining']:.1f}%" for r in rounds) + " |",
+             "|---|" + "---|" * len(rounds)]
+    for name in BRANCH_ORDER:
+        rows = summary[summary["branch"] == name].set_index("round")
+        if not rows.empty:
+            lines.append(f"| {name} | " + " | ".join(cell(rows.loc[r]) if r in rows.index else ""
+                                                     for r in rounds) + " |")
+    return "\n".join(lines)
+
+
+def targets(summary: pd.DataFrame, n_test: int) -> list[str]:
+    """The issue's two targets, as sentences with the numbers that decide them."""
+    tickets = summary[summary["branch"] == "ticket"].set_index("round")
+    dense = tickets.loc[0, "accuracy"]
+    lines = []
+    for r, row in tickets[tickets["remaining"] <= 10].iterrows():
+        lines.append(f"ticket at {row['remaining']:.1f}%: {100 * row['accuracy']:.2f}% against the dense "
+                     f"{100 * dense:.2f}% -> {'met' if row['accuracy'] >= dense else 'MISSED'}")
+    controls = summary[summary["branch"] == "reinitialised"].set_index("round")
+    for r, row in controls[controls["remaining"] <= 5].iterrows():
+        difference, noise = gap(summary, ("ticket", r), ("reinitialised", r), n_test)
+        lines.append(f"at {row['remaining']:.1f}%: ticket − reinitialised = {100 * difference:.2f} points, noise "
+                     f"{100 * noise:.2f} -> {'met' if difference > noise else 'MISSED'}")
+    return lines
+
+
+def main() -> None:
+    summary, data, seeds, out = over_seeds("lottery", one_seed, ("branch", "round"), markdown, __doc__.splitlines()[0],
+                                           summary_of=summary_of)
+    print(markdown(summary))
+    print("\n" + "\n".join(targets(summary, len(data.test))))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
