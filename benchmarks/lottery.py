@@ -6,8 +6,8 @@ controls (random reinitialisation, random mask, no rewind), plus late rewinding 
 two sparsest rounds; test accuracy at the end of each training, and the early-stopping step.
 
 Targets: tickets with <= 10% of the weights reach at least the dense network of the same recipe; at <= 5%
-random reinitialisation is below the ticket by more than the noise (the standard error of the difference
-over seeds, and at least the binomial one of the test set).
+random reinitialisation is below the ticket by more than the noise: the series' rule, twice the standard error of
+the difference, taken over seeds or, where larger, from the binomial error of the test set.
 
 Writes build/results/lottery.csv, lottery_summary.csv and lottery.md (the README's table).
 Usage: python -m benchmarks.lottery [--seeds 0 1 2]
@@ -46,12 +46,12 @@ def summary_of(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def gap(summary: pd.DataFrame, a: tuple[str, int], b: tuple[str, int], n_test: int) -> tuple[float, float]:
-    """(mean of a − mean of b, its noise): the standard error of the difference over seeds, at least the test's."""
+    """(mean of a − mean of b, the noise): twice the standard error of the difference, over seeds or, if larger, binomial."""
     rows = summary.set_index(["branch", "round"])
     x, y = rows.loc[a], rows.loc[b]
     over_seeds = math.sqrt(x["se"] ** 2 + y["se"] ** 2)
     sampling = math.sqrt(standard_error(x["accuracy"], n_test) ** 2 + standard_error(y["accuracy"], n_test) ** 2)
-    return x["accuracy"] - y["accuracy"], max(over_seeds, sampling)
+    return x["accuracy"] - y["accuracy"], 2 * max(over_seeds, sampling)
 
 
 def markdown(summary: pd.DataFrame) -> str:

@@ -172,7 +172,8 @@ def fit(
     modules = dict(net.named_modules())
     weights = [parameter.detach() for parameter in net.parameters()]
     if masks is not None:
-        masks = {name: mask.to(device) for name, mask in masks.items()}
+        # as 0/1 floats once, so that the two products per step need no conversion
+        masks = {name: mask.to(device=device, dtype=modules[name].weight.dtype) for name, mask in masks.items()}
         apply_masks_(net, masks)
     generator = torch.Generator().manual_seed(seed)
     history = []

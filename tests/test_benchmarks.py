@@ -159,3 +159,35 @@ def test_over_seeds_writes_runs_summary_and_table(tmp_path, monkeypatch):
     assert summary["accuracy"].tolist() == pytest.approx([0.91]) and summary["n"].tolist() == [2]
     assert pd.read_csv(out / "demo.csv")["seed"].tolist() == [0, 2]
     assert (out / "demo.md").read_text() == "1 row\n" and (out / "demo_summary.csv").is_file()
+
+
+def lottery_runs():
+    rows = []
+    for seed in range(3):
+        for branch, rounds in (("ticket", range(3)), ("reinitialised", (1, 2)), ("late rewind", (2,))):
+            for r in rounds:
+                accuracy = 0.96 + 0.01 * r - (0.02 if branch == "reinitialised" and r == 2 else 0) + 0.001 * seed
+                rows.append(dict(branch=branch, round=r, remaining=[100, 8.0, 4.0][r], accuracy=accuracy,
+                                 early_stop=100 * r + seed, seed=seed))
+    return pd.DataFrame(rows)
+
+
+def test_lottery_table_rows_cells_and_targets():
+    from benchmarks.lottery import gap, markdown as lottery_markdown, summary_of, targets
+    summary = summary_of(lottery_runs())
+    assert summary.set_index(["branch", "round"]).loc[("ticket", 2), "early_stop"] == 201  # mean over seeds
+    lines = lottery_markdown(summary).splitlines()
+    assert lines[0] == "| branch | 100.0% | 8.0% | 4.0% |"
+    assert lines[2] == "| ticket | 96.10 ± 0.06 | 97.10 ± 0.06 | 98.10 ± 0.06 |"
+    assert lines[3] == "| reinitialised |  | 97.10 ± 0.06 | 96.10 ± 0.06 |"
+    assert lines[4] == "| late rewind |  |  | 98.10 ± 0.06 |"
+    difference, noise = gap(summary, ("ticket", 2), ("reinitialised", 2), 10_000)
+    binomial = math.sqrt(0.981 * 0.019 / 10_000 + 0.961 * 0.039 / 10_000)  # larger than the spread over seeds here
+    assert difference == pytest.approx(0.02) and noise == pytest.approx(2 * binomial)
+    assert targets(summary, 10_000) == [
+        "ticket at 8.0%: 97.10% against the dense 96.10% -> met",
+        "ticket at 4.0%: 98.10% against the dense 96.10% -> met",
+        f"at 4.0%: ticket − reinitialised = 2.00 points, noise {100 * noise:.2f} -> met"]
+    worse = summary.copy()
+    worse.loc[(worse["branch"] == "ticket") & (worse["round"] == 1), "accuracy"] = 0.95
+    assert targets(worse, 10_000)[0].endswith("-> MISSED")

@@ -355,3 +355,23 @@ def test_repair_figures_draw_what_they_are_given():
     assert [line.get_label() for line in lines] == ["one-shot", "OBS", "unpruned"]
     assert lines[0].get_ydata().tolist() == pytest.approx([2.0, 10.0])
     plt.close(figure)
+
+
+def test_tickets_and_validation_curves_draw_what_they_are_given():
+    rows = pd.DataFrame(dict(branch=["ticket"] * 3 + ["reinitialised"] * 2, remaining=[100, 36, 7.8, 36, 7.8],
+                             accuracy=[0.96, 0.975, 0.98, 0.97, 0.965], early_stop=[817, 344, 516, 860, 860]))
+    figure = plots.tickets(rows, dense=0.96, reference={"F&C: best": 21}, steps=860)
+    left, right = figure.axes
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels == ["ticket", "reinitialised", "dense, same recipe"]
+    ticket = left.containers[0][0]  # the errorbar's data line
+    assert ticket.get_xdata().tolist() == [100, 36, 7.8] and ticket.get_ydata().tolist() == pytest.approx([4, 2.5, 2])
+    assert left.get_xlim()[0] > left.get_xlim()[1]  # from 100% down
+    assert right.get_lines()[1].get_ydata().tolist() == [860, 860] and right.get_ylim()[1] == pytest.approx(903)
+    assert any(text.get_text() == "F&C: best" for text in left.texts)
+    plt.close(figure)
+    curve = pd.DataFrame(dict(step=[0, 86, 172], validation_loss=[2.3, 0.1, 0.12]))
+    figure = plots.validation_curves({"dense": curve, "ticket": curve.assign(validation_loss=[2.3, 0.08, 0.07])})
+    markers = [line for line in figure.axes[0].get_lines() if line.get_marker() not in ("None", None)]
+    assert [(line.get_xdata()[0], line.get_ydata()[0]) for line in markers] == [(86, 0.1), (172, 0.07)]
+    plt.close(figure)
