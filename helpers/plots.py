@@ -1131,36 +1131,42 @@ def tickets(results: pd.DataFrame, dense: float | None = None, reference: Mappin
     """
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.3))
     errors, handles = [], []
-    for name, group in results.groupby("branch", sort=False):
+    for i, (name, group) in enumerate(results.groupby("branch", sort=False)):
         marker, color, style = BRANCH_STYLES.get(name, ("x", "k", "-"))
+        size = max(9 - 1.5 * i, 4)  # later branches smaller, so that markers on the same point all show
         group = group.sort_values("remaining", ascending=False)
         error = 100 * (1 - group["accuracy"].to_numpy())
         errors.extend(error)
         bars = 100 * group["se"].to_numpy() if "se" in group else None
         handles.append(left.errorbar(group["remaining"], error, yerr=bars, marker=marker, color=color, ls=style,
-                                     lw=1.8, ms=6, capsize=3, label=name))
-        right.plot(group["remaining"], group["early_stop"], marker=marker, color=color, ls=style, lw=1.8, ms=6,
+                                     lw=1.8, ms=size, capsize=3, label=name))
+        right.plot(group["remaining"], group["early_stop"], marker=marker, color=color, ls=style, lw=1.8, ms=size,
                    label=name)
     if dense is not None:
         errors.append(100 * (1 - dense))
         handles.append(left.axhline(100 * (1 - dense), color="0.3", lw=1.2, ls=":", label="dense, same recipe"))
     for axis in (left, right):
         _remaining_axis(axis, results["remaining"])
-        for label, at in (reference or {}).items():
-            axis.axvline(at, color="0.7", lw=1, zorder=0)
-            if axis is left:
-                axis.annotate(label, (at, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
-                              textcoords="offset points", ha="left", va="top", fontsize=8, color="0.35", rotation=90)
+    for label, at in (reference or {}).items():  # in the band above the data
+        left.axvline(at, color="0.7", lw=1, zorder=0)
+        left.annotate(label, (at, 0.98), xycoords=("data", "axes fraction"), xytext=(0, -2), textcoords="offset points",
+                      ha="center", va="top", fontsize=8, color="0.3",
+                      bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="0.7", lw=0.6))
     left.set_yscale("log")
     low, high = min(errors), max(errors)
-    left.set_ylim(low / 1.15, high * 1.15)
+    top = high * (1.8 if reference else 1.15)
+    left.set_ylim(low / 1.15, top)
     ticks = [t for t in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50) if low / 1.15 <= t <= high * 1.15]
     left.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
     left.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
     left.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     left.set(ylabel=f"{split} error (%), log scale (lower is better)", title="accuracy after training")
     right.set(ylabel="early-stopping step (smallest validation loss)", title="how soon it has learned")
-    right.set_ylim(0, (steps or results["early_stop"].max()) * 1.05)
+    if steps is not None:
+        right.axhline(steps, color="0.5", lw=1, ls=(0, (1, 3)), zorder=0)
+        right.annotate("end of training: the loss was still falling", (0.55, steps), xycoords=("axes fraction", "data"),
+                       xytext=(0, -9), textcoords="offset points", ha="center", va="top", fontsize=8, color="0.3")
+    right.set_ylim(0, (steps or results["early_stop"].max()) * 1.08)
     figure.legend(handles, [handle.get_label() for handle in handles], loc="upper center", ncol=len(handles),
                   frameon=False, fontsize=10)
     figure.tight_layout(rect=(0, 0, 1, 0.91))
@@ -1183,8 +1189,9 @@ def validation_curves(curves: Mapping[str, pd.DataFrame], styles: Mapping[str, t
         best = curve.loc[curve["validation_loss"].idxmin()]
         axis.plot(best["step"], best["validation_loss"], marker=marker, color=color, ms=9, mec="white", mew=1.5)
     axis.set_yscale("log")
+    axis.yaxis.set_major_locator(matplotlib.ticker.FixedLocator([0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3]))
     axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axis.set(xlabel="training step", ylabel="validation loss (log scale)",
              title="validation loss while training (the marker: its smallest, the early-stopping step)")
     axis.title.set_fontsize(11)
