@@ -1,0 +1,344 @@
+"""Deep Compression (Han, Mao and Dally 2016): pruning, then weight sharing, then Huffman coding, in one file.
+
+A pruned network stored as a dense state_dict is as large as the unpruned one;
+stored as CSR it still spends 32 bits on every kept weight and 32 on its column.
+Deep Compression spends a few bits on each:
+
+1. **Weight sharing** (`share_weights`): the nonzero weights of a layer are
+   clustered by k-means in one dimension into 2^bits − 1 centroids (the
+   initial centroids spread linearly between the smallest and the largest
+   weight, as the paper recommends); each weight is replaced by the index of
+   its centroid. Code 0 is kept for the value 0.
+2. **Relative positions** (`relative_positions`): instead of a column index,
+   each kept weight stores how many zeros were skipped since the previous one,
+   in `index_bits` bits; a gap too long for that gets a *filler* entry, a
+   stored zero (code 0), as in the paper.
+3. **Huffman coding** (`huffman_lengths`, `huffman_encode`, `huffman_decode`):
+   the codes and the gaps are two streams of small integers with skewed
+   frequencies; a canonical Huffman code gives the frequent ones short bit
+   strings. Only the code lengths are stored.
+
+`save_compressed(net, path)` writes all of it in a versioned, checksummed file
+(written to a temporary name, then renamed); `load_compressed(path)` reads it
+back and refuses a truncated, corrupt or foreign file with a clear error.
+
+Used in 09_ship_it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import os
+import struct
+import tempfile
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from helpers.model import architecture, linear_layers, make_mlp
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "BITS", "CompressedFileError", "share_weights", "relative_positions",
+           "absolute_positions", "huffman_lengths", "huffman_encode", "huffman_decode", "save_compressed",
+           "load_compressed", "shared_network", "check_bits"]
+
+#: The first bytes of every file `save_compressed` writes.
+MAGIC = b"PRUNING-MNIST-DC"
+#: The file layout version; `load_compressed` reads exactly this one.
+FORMAT_VERSION = 1
+#: Bits per weight code: 2^5 − 1 = 31 shared values per layer (Han et al. use 5 bits for fully connected layers).
+BITS = 5
+#: The index widths `save_compressed` tries per layer for the gaps, keeping the one that gives the fewest bytes.
+INDEX_BITS = tuple(range(1, 13))
+
+
+class CompressedFileError(ValueError):
+    """A file that `load_compressed` cannot read: truncated, corrupt, foreign or of another version."""
+
+
+def check_bits(bits: int, name: str = "bits", low: int = 1, high: int = 8) -> int:
+    """Return `bits` if it is an integer in [low, high]; raise ValueError naming the value otherwise."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not low <= bits <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {bits!r}")
+    return bits
+
+
+# --- 1. weight sharing -------------------------------------------------------------------------------------------
+
+def share_weights(weight: torch.Tensor, bits: int = BITS, iterations: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
+    """1-D k-means of the nonzero entries of `weight` into at most 2^bits − 1 centroids.
+
+    Args:
+        weight: any tensor; its zeros stay zero (code 0).
+        bits: bits per code, 1 to 8.
+        iterations: Lloyd iterations at most (it stops when no weight changes cluster).
+
+    Returns:
+        (codebook, codes): codebook is float32 of length 2^bits with codebook[0] = 0; codes has the shape of
+        `weight`, dtype uint8, 0 exactly where `weight` is 0. `codebook[codes.long()]` is the shared weight.
+
+    >>> codebook, codes = share_weights(torch.tensor([0.0, 1.0, 1.1, -2.0]), bits=2)
+    >>> codebook[codes.long()].tolist()
+    [0.0, 1.0499999523162842, 1.0499999523162842, -2.0]
+    """
+    check_bits(bits)
+    flat = weight.detach().flatten().float().cpu()
+    nonzero = flat != 0
+    values = flat[nonzero]
+    clusters = 2**bits - 1
+    codebook = torch.zeros(2**bits)
+    codes = torch.zeros(flat.shape, dtype=torch.uint8)
+    if len(values) == 0:
+        return codebook, codes.view(weight.shape)
+    centroids = torch.linspace(values.min().item(), values.max().item(), min(clusters, len(values)))
+    assignment = None
+    for _ in range(iterations):
+        order = torch.argsort(centroids)
+        centroids = centroids[order]
+        boundaries = (centroids[1:] + centroids[:-1]) / 2  # nearest centroid: between two midpoints
+        new = torch.bucketize(values, boundaries)
+        if assignment is not None and torch.equal(new, assignment):
+            break
+        assignment = new
+        sums = torch.zeros(len(centroids)).index_add_(0, assignment, values)
+        counts = torch.bincount(assignment, minlength=len(centroids))
+        centroids = torch.where(counts > 0, sums / counts.clamp(min=1), centroids)  # an empty cluster stays put
+    codebook[1 : len(centroids) + 1] = centroids
+    codes[nonzero] = (assignment + 1).to(torch.uint8)
+    return codebook, codes.view(weight.shape)
+
+
+# --- 2. relative positions ---------------------------------------------------------------------------------------
+
+def relative_positions(codes: torch.Tensor, index_bits: int) -> tuple[list[int], list[int]]:
+    """The nonzero codes of a flattened layer as (gaps, codes): gap = zeros skipped since the previous entry.
+
+    A gap longer than 2^index_bits − 1 is split by filler entries: a full gap and a stored zero (code 0).
+
+    >>> relative_positions(torch.tensor([0, 3, 0, 0, 0, 0, 0, 2]), index_bits=2)
+    ([1, 3, 1], [3, 0, 2])
+    """
+    check_bits(index_bits, "index_bits", 1, 16)
+    flat = codes.flatten()
+    positions = torch.nonzero(flat).flatten().tolist()
+    values = flat[positions].tolist()
+    longest = 2**index_bits - 1
+    gaps, stored, previous = [], [], -1
+    for position, value in zip(positions, values):
+        skip = position - previous - 1
+        while skip > longest:  # filler: skip the longest gap, then store a zero
+            gaps.append(longest)
+            stored.append(0)
+            skip -= longest + 1
+        gaps.append(skip)
+        stored.append(value)
+        previous = position
+    return gaps, stored
+
+
+def absolute_positions(gaps: Sequence[int], codes: Sequence[int], numel: int) -> torch.Tensor:
+    """The inverse of `relative_positions`: the flat uint8 codes of a layer of `numel` entries."""
+    flat = torch.zeros(numel, dtype=torch.uint8)
+    position = -1
+    for gap, code in zip(gaps, codes):
+        position += gap + 1
+        if position >= numel:
+            raise CompressedFileError(f"a stored position ({position}) lies beyond the layer's {numel} weights")
+        flat[position] = code
+    return flat
+
+
+# --- 3. Huffman coding -------------------------------------------------------------------------------------------
+
+def huffman_lengths(symbols: Sequence[int]) -> dict[int, int]:
+    """Code length in bits of each distinct symbol of an optimal prefix code (Huffman 1952) for these frequencies.
+
+    A single distinct symbol gets length 1. Ties are broken by symbol, so the result is deterministic.
+
+    >>> huffman_lengths([0, 0, 0, 0, 1, 1, 2, 3])
+    {0: 1, 1: 2, 2: 3, 3: 3}
+    """
+    counts = Counter(symbols)
+    if len(counts) <= 1:
+        return {symbol: 1 for symbol in counts}
+    # each heap entry: (frequency, smallest symbol, the symbols below it)
+    heap = [(count, symbol, [symbol]) for symbol, count in sorted(counts.items())]
+    heapq.heapify(heap)
+    lengths = dict.fromkeys(counts, 0)
+    while len(heap) > 1:
+        count_a, first_a, below_a = heapq.heappop(heap)
+        count_b, first_b, below_b = heapq.heappop(heap)
+        for symbol in below_a + below_b:  # every symbol under the merged node moves one level down
+            lengths[symbol] += 1
+        heapq.heappush(heap, (count_a + count_b, min(first_a, first_b), below_a + below_b))
+    return dict(sorted(lengths.items()))
+
+
+def _canonical(lengths: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """{symbol: (code, length)} of the canonical Huffman code with these lengths (shorter first, then by symbol)."""
+    codes, code, previous = {}, 0, 0
+    for symbol, length in sorted(lengths.items(), key=lambda item: (item[1], item[0])):
+        code <<= length - previous
+        codes[symbol] = (code, length)
+        code, previous = code + 1, length
+    return codes
+
+
+def huffman_encode(symbols: Sequence[int], lengths: dict[int, int]) -> bytes:
+    """The bit strings of `symbols` under the canonical code of `lengths`, packed into bytes (zero-padded)."""
+    table = {symbol: format(code, f"0{length}b") for symbol, (code, length) in _canonical(lengths).items()}
+    bits = "".join(table[symbol] for symbol in symbols)
+    bits += "0" * (-len(bits) % 8)
+    return int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
+
+
+def huffman_decode(data: bytes, lengths: dict[int, int], count: int) -> list[int]:
+    """The first `count` symbols of `data` under the canonical code of `lengths` (the inverse of `huffman_encode`)."""
+    decode = {(length, code): symbol for symbol, (code, length) in _canonical(lengths).items()}
+    longest = max(lengths.values(), default=0)
+    bits = format(int.from_bytes(data, "big"), f"0{8 * len(data)}b") if data else ""
+    symbols, code, length, at = [], 0, 0, 0
+    while len(symbols) < count:
+        if at >= len(bits):
+            raise CompressedFileError(f"the coded stream ends after {len(symbols)} of its {count} symbols")
+        code, length, at = (code << 1) | (bits[at] == "1"), length + 1, at + 1
+        if (length, code) in decode:
+            symbols.append(decode[length, code])
+            code, length = 0, 0
+        elif length > longest:
+            raise CompressedFileError("the coded stream holds a bit string that is no code: the file is corrupt")
+    return symbols
+
+
+# --- the file ----------------------------------------------------------------------------------------------------
+
+def _coded_bytes(symbols: list[int]) -> int:
+    lengths = huffman_lengths(symbols)
+    counts = Counter(symbols)
+    return math.ceil(sum(counts[s] * lengths[s] for s in counts) / 8)
+
+
+def _encode_layer(weight: torch.Tensor, bits: int, index_bits: Sequence[int]) -> tuple[dict, bytes, bytes]:
+    codebook, codes = share_weights(weight, bits)
+    best = None
+    for width in index_bits:  # the gap width that gives the fewest coded bytes for this layer
+        gaps, stored = relative_positions(codes, width)
+        size = _coded_bytes(gaps) + _coded_bytes(stored)
+        if best is None or size < best[0]:
+            best = (size, width, gaps, stored)
+    _, width, gaps, stored = best
+    gap_lengths, code_lengths = huffman_lengths(gaps), huffman_lengths(stored)
+    header = dict(shape=list(weight.shape), bits=bits, index_bits=width, entries=len(gaps),
+                  codebook=codebook.tolist(), gap_lengths=sorted(gap_lengths.items()),
+                  code_lengths=sorted(code_lengths.items()))
+    return header, huffman_encode(gaps, gap_lengths), huffman_encode(stored, code_lengths)
+
+
+def shared_network(net: nn.Module, bits: int = BITS) -> nn.Sequential:
+    """A copy of `net` with every Linear layer's weights replaced by their shared values (what a compressed file holds)."""
+    shared = make_mlp(tuple(architecture(net)[1:-1]), inputs=architecture(net)[0], classes=architecture(net)[-1])
+    shared.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        for _, layer in linear_layers(shared):
+            codebook, codes = share_weights(layer.weight, bits)
+            layer.weight.copy_(codebook[codes.long()].to(layer.weight))
+    return shared.to(next(net.parameters()).device)
+
+
+def save_compressed(net: nn.Module, path: str | Path, bits: int = BITS,
+                    index_bits: Sequence[int] = INDEX_BITS) -> int:
+    """Write `net` (a pruned MLP of this series) as a Deep Compression file; return its size in bytes.
+
+    Args:
+        net: the network; its zeros are what relative positions skip.
+        path: the file; written to a temporary name in the same folder and renamed when complete.
+        bits: bits per weight code (1 to 8): 2^bits − 1 shared values per layer.
+        index_bits: the gap widths to try per layer (1 to 16 each); the one giving the fewest bytes is used.
+
+    Raises:
+        ValueError: bits or an index width out of range; a network with no zero weight in its hidden layers
+            (nothing pruned: relative positions would cost more than they save; prune it first).
+    """
+    check_bits(bits)
+    index_bits = [check_bits(width, "index_bits", 1, 16) for width in index_bits]
+    if not index_bits:
+        raise ValueError("index_bits must name at least one gap width, e.g. (4, 8)")
+    layers = linear_layers(net)
+    if all(bool((layer.weight != 0).all()) for _, layer in layers[:-1]):
+        raise ValueError("the network is not pruned (no hidden layer has a zero weight): relative positions would "
+                         "store every weight and save nothing; prune it first, e.g. prune(net, 99)")
+    headers, payload = [], bytearray()
+    for name, layer in layers:
+        header, gap_bytes, code_bytes = _encode_layer(layer.weight, bits, index_bits)
+        header.update(name=name, gap_bytes=len(gap_bytes), code_bytes=len(code_bytes))
+        headers.append(header)
+        payload += gap_bytes + code_bytes
+    header = json.dumps(dict(architecture=architecture(net), layers=headers), separators=(",", ":")).encode()
+    body = MAGIC + struct.pack("<HI", FORMAT_VERSION, len(header)) + header + struct.pack("<Q", len(payload)) + payload
+    data = body + struct.pack("<I", zlib.crc32(body))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return len(data)
+
+
+def load_compressed(path: str | Path, device: torch.device | str = "cpu") -> nn.Sequential:
+    """Read a file written by `save_compressed` back into a network (its weights are the shared values).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CompressedFileError: not a file of this format, another format version, truncated, or corrupt (the
+            checksum or the coded streams do not match). Nothing is returned half-read.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if not data.startswith(MAGIC):
+        raise CompressedFileError(f"{path} is not a Deep Compression file of this project (it does not start with "
+                                  f"{MAGIC!r}); write one with save_compressed(net, path)")
+    fixed = len(MAGIC) + struct.calcsize("<HI")
+    if len(data) < fixed:
+        raise CompressedFileError(f"{path} is truncated: {len(data)} bytes, shorter than its own header")
+    version, header_length = struct.unpack_from("<HI", data, len(MAGIC))
+    if version != FORMAT_VERSION:
+        raise CompressedFileError(f"{path} has format version {version}; this code reads version {FORMAT_VERSION} only")
+    expected = fixed + header_length + 8
+    if len(data) >= expected:
+        (payload_length,) = struct.unpack_from("<Q", data, fixed + header_length)
+        expected += payload_length + 4
+    if len(data) != expected:
+        raise CompressedFileError(f"{path} is truncated or has trailing bytes: {len(data)} bytes, its header says "
+                                  f"{expected}; write it again with save_compressed")
+    (checksum,) = struct.unpack_from("<I", data, len(data) - 4)
+    if zlib.crc32(data[:-4]) != checksum:
+        raise CompressedFileError(f"{path} is corrupt: its checksum does not match its contents")
+    header = json.loads(data[fixed : fixed + header_length])
+    widths = header["architecture"]
+    net = make_mlp(tuple(widths[1:-1]), inputs=widths[0], classes=widths[-1])
+    modules = dict(net.named_modules())
+    at = fixed + header_length + 8
+    with torch.no_grad():
+        for layer in header["layers"]:
+            gap_data = data[at : at + layer["gap_bytes"]]
+            code_data = data[at + layer["gap_bytes"] : at + layer["gap_bytes"] + layer["code_bytes"]]
+            at += layer["gap_bytes"] + layer["code_bytes"]
+            gaps = huffman_decode(gap_data, dict(map(tuple, layer["gap_lengths"])), layer["entries"])
+            codes = huffman_decode(code_data, dict(map(tuple, layer["code_lengths"])), layer["entries"])
+            numel = math.prod(layer["shape"])
+            flat = absolute_positions(gaps, codes, numel)
+            codebook = torch.tensor(layer["codebook"], dtype=torch.float32)
+            modules[layer["name"]].weight.copy_(codebook[flat.long()].view(layer["shape"]))
+    return net.to(device).eval()

@@ -1,0 +1,150 @@
+"""helpers.compression: weight sharing, relative positions, Huffman coding and the file, on small networks."""
+
+import math
+import os
+import struct
+from collections import Counter
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import compression
+from helpers.compression import (MAGIC, CompressedFileError, absolute_positions, huffman_decode, huffman_encode,
+                                 huffman_lengths, load_compressed, relative_positions, save_compressed, share_weights,
+                                 shared_network)
+from helpers.model import make_mlp, save_checkpoint
+from helpers.pruning import prune
+
+
+def small(k=90, seed=0):
+    torch.manual_seed(seed)
+    return prune(make_mlp((40, 30), inputs=50, classes=5), k)
+
+
+@given(seed=st.integers(0, 10_000), density=st.floats(0.0, 1.0), numel=st.integers(1, 3000),
+       index_bits=st.integers(1, 10))
+@settings(max_examples=60, deadline=None)
+def test_relative_positions_round_trip_on_random_masks_including_long_gaps(seed, density, numel, index_bits):
+    generator = torch.Generator().manual_seed(seed)
+    codes = torch.randint(1, 32, (numel,), generator=generator, dtype=torch.uint8)
+    codes[torch.rand(numel, generator=generator) >= density] = 0
+    gaps, stored = relative_positions(codes, index_bits)
+    assert all(0 <= gap < 2**index_bits for gap in gaps)
+    assert torch.equal(absolute_positions(gaps, stored, numel), codes)
+    # one entry per kept weight, plus one filler per full gap that a long run of zeros needs
+    positions = torch.nonzero(codes).flatten().tolist()
+    fillers = sum((b - a - 1) // 2**index_bits for a, b in zip([-1] + positions, positions))
+    assert len(gaps) == len(positions) + fillers and stored.count(0) == fillers
+
+
+@given(symbols=st.lists(st.integers(0, 40), min_size=0, max_size=400))
+@settings(max_examples=80, deadline=None)
+def test_huffman_round_trips_and_is_optimal_within_the_entropy_bounds(symbols):
+    lengths = huffman_lengths(symbols)
+    data = huffman_encode(symbols, lengths)
+    assert huffman_decode(data, lengths, len(symbols)) == symbols
+    if len(set(symbols)) > 1:
+        assert sum(2.0 ** -length for length in lengths.values()) == pytest.approx(1.0)  # a complete prefix code
+        counts = Counter(symbols)
+        n = len(symbols)
+        entropy = -sum(c / n * math.log2(c / n) for c in counts.values())
+        average = sum(counts[s] * lengths[s] for s in counts) / n
+        assert entropy - 1e-9 <= average < entropy + 1  # Shannon's bounds, which an optimal code meets
+        assert len(data) == math.ceil(average * n / 8)
+
+
+def test_huffman_codes_are_prefix_free():
+    lengths = huffman_lengths([0] * 50 + [1] * 20 + [2] * 20 + [3] * 5 + [4] * 5 + [5])
+    codes = [format(code, f"0{length}b") for code, length in compression._canonical(lengths).values()]
+    assert not any(a != b and b.startswith(a) for a in codes for b in codes)
+
+
+@given(seed=st.integers(0, 1000), bits=st.integers(1, 6))
+@settings(max_examples=30, deadline=None)
+def test_shared_weights_are_a_converged_k_means_that_keeps_the_zeros(seed, bits):
+    generator = torch.Generator().manual_seed(seed)
+    weight = torch.randn(30, 20, generator=generator)
+    weight[torch.rand(30, 20, generator=generator) < 0.5] = 0
+    codebook, codes = share_weights(weight, bits)
+    assert codebook[0] == 0 and torch.equal(codes == 0, weight == 0)
+    assert len(codebook) == 2**bits and int(codes.max()) < 2**bits
+    values, assigned = weight[weight != 0], codes[weight != 0].long()
+    used = sorted(set(assigned.tolist()))
+    for code in used:  # each centroid is the mean of its cluster ...
+        assert codebook[code] == pytest.approx(values[assigned == code].mean().item(), abs=1e-5)
+    distances = (values[:, None] - codebook[used][None, :]).abs()
+    chosen = (values - codebook[assigned]).abs()
+    assert (chosen <= distances.min(dim=1).values + 1e-6).all()  # ... and each weight sits at its nearest centroid
+
+
+def test_a_file_round_trips_to_the_shared_network_exactly(tmp_path):
+    net = small()
+    size = save_compressed(net, tmp_path / "net.dc", bits=4)
+    assert size == (tmp_path / "net.dc").stat().st_size
+    loaded, expected = load_compressed(tmp_path / "net.dc"), shared_network(net, bits=4)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), expected.state_dict().values()))
+    images = torch.randn(64, 50)
+    assert torch.equal(loaded(images).argmax(1), expected(images).argmax(1))
+    for layer, original in zip(loaded, net):  # the zeros stay where pruning put them
+        if isinstance(layer, torch.nn.Linear):
+            assert torch.equal(layer.weight == 0, original.weight == 0)
+            assert len(torch.unique(layer.weight)) <= 2**4
+
+
+def test_the_file_is_far_smaller_than_the_dense_state_dict_and_csr(tmp_path):
+    torch.manual_seed(0)
+    net = prune(make_mlp((400, 300), inputs=784, classes=10), 95)
+    size = save_compressed(net, tmp_path / "net.dc")
+    nonzero = sum(int((p != 0).sum()) for p in net.parameters())
+    assert size < nonzero * 2  # under 2 bytes per kept weight (CSR: 8, a float and an int32 column)
+    torch.save(net.state_dict(), tmp_path / "dense.pt")
+    assert (tmp_path / "dense.pt").stat().st_size > 40 * size
+
+
+def test_bad_files_are_refused_with_the_reason(tmp_path):
+    path = tmp_path / "net.dc"
+    save_compressed(small(), path)
+    data = path.read_bytes()
+    (tmp_path / "short.dc").write_bytes(data[:-10])
+    with pytest.raises(CompressedFileError, match="truncated"):
+        load_compressed(tmp_path / "short.dc")
+    flipped = bytearray(data)
+    flipped[len(flipped) // 2] ^= 0x40
+    (tmp_path / "flipped.dc").write_bytes(bytes(flipped))
+    with pytest.raises(CompressedFileError, match="corrupt"):
+        load_compressed(tmp_path / "flipped.dc")
+    save_checkpoint(make_mlp((4,)), tmp_path / "checkpoint.pt")
+    with pytest.raises(CompressedFileError, match="not a Deep Compression file"):
+        load_compressed(tmp_path / "checkpoint.pt")
+    newer = bytearray(data)
+    struct.pack_into("<H", newer, len(MAGIC), 2)
+    (tmp_path / "newer.dc").write_bytes(bytes(newer))
+    with pytest.raises(CompressedFileError, match="format version 2; this code reads version 1"):
+        load_compressed(tmp_path / "newer.dc")
+    with pytest.raises(FileNotFoundError):
+        load_compressed(tmp_path / "missing.dc")
+
+
+@pytest.mark.parametrize("bits", [0, 9, 2.5, True, "5"])
+def test_bits_out_of_range_are_refused(bits, tmp_path):
+    with pytest.raises(ValueError, match="bits must be an integer from 1 to 8"):
+        save_compressed(small(), tmp_path / "net.dc", bits=bits)
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_unpruned_network_is_refused_and_a_failed_save_leaves_no_file(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="not pruned.*prune it first"):
+        save_compressed(make_mlp((8,), inputs=10, classes=3), tmp_path / "net.dc")
+    path = tmp_path / "net.dc"
+    save_compressed(small(seed=1), path)
+    before = path.read_bytes()
+
+    def broken(source, target):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_compressed(small(seed=2), path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["net.dc"]  # no partial file
