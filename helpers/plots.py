@@ -1141,7 +1141,7 @@ def tickets(results: pd.DataFrame, dense: float | None = None, reference: Mappin
         handles.append(left.errorbar(group["remaining"], error, yerr=bars, marker=marker, color=color, ls=style,
                                      lw=1.8, ms=size, capsize=3, label=name))
         right.plot(group["remaining"], group["early_stop"], marker=marker, color=color, ls=style, lw=1.8, ms=size,
-                   label=name)
+                   mfc=color if i == 0 else "white", mew=1.5, label=name)  # hollow: a smaller marker inside still shows
     if dense is not None:
         errors.append(100 * (1 - dense))
         handles.append(left.axhline(100 * (1 - dense), color="0.3", lw=1.2, ls=":", label="dense, same recipe"))
@@ -1154,19 +1154,20 @@ def tickets(results: pd.DataFrame, dense: float | None = None, reference: Mappin
                       bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="0.7", lw=0.6))
     left.set_yscale("log")
     low, high = min(errors), max(errors)
-    top = high * (1.8 if reference else 1.15)
+    top = high * (1.45 if reference else 1.15)
     left.set_ylim(low / 1.15, top)
     ticks = [t for t in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50) if low / 1.15 <= t <= high * 1.15]
     left.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
     left.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
     left.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    left.set(ylabel=f"{split} error (%), log scale (lower is better)", title="accuracy after training")
+    left.set(ylabel=f"{split} error (%), log scale (lower is better)", title=f"{split} error after training")
     right.set(ylabel="early-stopping step (smallest validation loss)", title="how soon it has learned")
     if steps is not None:
-        right.axhline(steps, color="0.5", lw=1, ls=(0, (1, 3)), zorder=0)
-        right.annotate("end of training: the loss was still falling", (0.55, steps), xycoords=("axes fraction", "data"),
-                       xytext=(0, -9), textcoords="offset points", ha="center", va="top", fontsize=8, color="0.3")
-    right.set_ylim(0, (steps or results["early_stop"].max()) * 1.08)
+        right.axhline(steps, color="#c9a227", lw=1.2, zorder=0)
+        right.annotate(f"step {steps}, the end of training: the loss was still falling", (0.99, steps),
+                       xycoords=("axes fraction", "data"), xytext=(0, 4), textcoords="offset points", ha="right",
+                       va="bottom", fontsize=8, color="#8a6d00")
+    right.set_ylim(0, (steps or results["early_stop"].max()) * 1.12)
     figure.legend(handles, [handle.get_label() for handle in handles], loc="upper center", ncol=len(handles),
                   frameon=False, fontsize=10)
     figure.tight_layout(rect=(0, 0, 1, 0.91))

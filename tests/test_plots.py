@@ -367,7 +367,7 @@ def test_tickets_and_validation_curves_draw_what_they_are_given():
     ticket = left.containers[0][0]  # the errorbar's data line
     assert ticket.get_xdata().tolist() == [100, 36, 7.8] and ticket.get_ydata().tolist() == pytest.approx([4, 2.5, 2])
     assert left.get_xlim()[0] > left.get_xlim()[1]  # from 100% down
-    assert right.get_lines()[1].get_ydata().tolist() == [860, 860] and right.get_ylim()[1] == pytest.approx(860 * 1.08)
+    assert right.get_lines()[1].get_ydata().tolist() == [860, 860] and right.get_ylim()[1] == pytest.approx(860 * 1.12)
     assert any(text.get_text() == "F&C: best" for text in left.texts)
     plt.close(figure)
     curve = pd.DataFrame(dict(step=[0, 86, 172], validation_loss=[2.3, 0.1, 0.12]))
