@@ -30,9 +30,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
-import os
 import struct
-import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -41,9 +39,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from helpers.model import architecture, linear_layers, make_mlp
+from helpers.data import Split
+from helpers.model import architecture, linear_layers, make_mlp, write_atomically
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "BITS", "CompressedFileError", "share_weights", "relative_positions",
+__all__ = ["FORMAT_VERSION", "MAGIC", "BITS", "CompressedFileError", "share_weights", "fine_tune_centroids",
+           "relative_positions",
            "absolute_positions", "huffman_lengths", "huffman_encode", "huffman_decode", "save_compressed",
            "load_compressed", "shared_network", "check_bits"]
 
@@ -73,6 +73,9 @@ def check_bits(bits: int, name: str = "bits", low: int = 1, high: int = 8) -> in
 def share_weights(weight: torch.Tensor, bits: int = BITS, iterations: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
     """1-D k-means of the nonzero entries of `weight` into at most 2^bits − 1 centroids.
 
+    A weight with no more distinct nonzero values than that is returned exactly (each value its own centroid),
+    so sharing an already shared network changes nothing.
+
     Args:
         weight: any tensor; its zeros stay zero (code 0).
         bits: bits per code, 1 to 8.
@@ -82,9 +85,9 @@ def share_weights(weight: torch.Tensor, bits: int = BITS, iterations: int = 50) 
         (codebook, codes): codebook is float32 of length 2^bits with codebook[0] = 0; codes has the shape of
         `weight`, dtype uint8, 0 exactly where `weight` is 0. `codebook[codes.long()]` is the shared weight.
 
-    >>> codebook, codes = share_weights(torch.tensor([0.0, 1.0, 1.1, -2.0]), bits=2)
+    >>> codebook, codes = share_weights(torch.tensor([0.0, 1.0, 1.1, -2.0, -1.9]), bits=2)
     >>> codebook[codes.long()].tolist()
-    [0.0, 1.0499999523162842, 1.0499999523162842, -2.0]
+    [0.0, 1.0499999523162842, 1.0499999523162842, -1.9500000476837158, -1.9500000476837158]
     """
     check_bits(bits)
     flat = weight.detach().flatten().float().cpu()
@@ -94,6 +97,11 @@ def share_weights(weight: torch.Tensor, bits: int = BITS, iterations: int = 50) 
     codebook = torch.zeros(2**bits)
     codes = torch.zeros(flat.shape, dtype=torch.uint8)
     if len(values) == 0:
+        return codebook, codes.view(weight.shape)
+    distinct, inverse = torch.unique(values, return_inverse=True)
+    if len(distinct) <= clusters:  # already shared (e.g. by `fine_tune_centroids`): every value is its own centroid
+        codebook[1 : len(distinct) + 1] = distinct
+        codes[nonzero] = (inverse + 1).to(torch.uint8)
         return codebook, codes.view(weight.shape)
     centroids = torch.linspace(values.min().item(), values.max().item(), min(clusters, len(values)))
     assignment = None
@@ -111,6 +119,54 @@ def share_weights(weight: torch.Tensor, bits: int = BITS, iterations: int = 50) 
     codebook[1 : len(centroids) + 1] = centroids
     codes[nonzero] = (assignment + 1).to(torch.uint8)
     return codebook, codes.view(weight.shape)
+
+
+def _shared_forward(codebooks: list[torch.Tensor], codes: list[torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+    """The MLP's forward pass with each layer's weight looked up as codebook[codes] (so gradients reach the codebook)."""
+    h = images
+    for i, (codebook, code) in enumerate(zip(codebooks, codes)):
+        h = h @ codebook[code].T
+        if i < len(codes) - 1:
+            h = torch.relu(h)
+    return h
+
+
+def fine_tune_centroids(net: nn.Module, train: Split, bits: int = BITS, epochs: int = 1, lr: float = 1e-4,
+                        batch_size: int = 128, seed: int = 0) -> nn.Sequential:
+    """Weight sharing, then training of the shared values themselves (Han et al. 2016, section 3.1).
+
+    The clusters stay as `share_weights` made them; each centroid moves by the sum of the gradients of the
+    weights that share it (autograd through codebook[codes] computes exactly that). Code 0 stays 0, so the
+    pruned weights stay pruned. Adam at `lr`; `net` is not modified.
+
+    Returns:
+        A network whose weights are the trained shared values (at most 2^bits − 1 distinct nonzero values per layer).
+    """
+    check_bits(bits)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    device = next(net.parameters()).device
+    pairs = [share_weights(layer.weight, bits) for _, layer in linear_layers(net)]
+    codebooks = [codebook.to(device).requires_grad_() for codebook, _ in pairs]
+    codes = [code.long().to(device) for _, code in pairs]
+    optimizer = torch.optim.Adam(codebooks, lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    images, labels = train.images.to(device), train.labels.to(device)
+    for _ in range(epochs):
+        order = torch.randperm(len(train), generator=generator).to(device)
+        for start in range(0, len(train), batch_size):
+            batch = order[start : start + batch_size]
+            loss = nn.functional.cross_entropy(_shared_forward(codebooks, codes, images[batch]), labels[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            for codebook in codebooks:
+                codebook.grad[0] = 0  # the value of pruned weights stays exactly 0
+            optimizer.step()
+    tuned = shared_network(net, bits)
+    with torch.no_grad():
+        for (_, layer), codebook, code in zip(linear_layers(tuned), codebooks, codes):
+            layer.weight.copy_(codebook.detach()[code])
+    return tuned
 
 
 # --- 2. relative positions ---------------------------------------------------------------------------------------
@@ -281,18 +337,7 @@ def save_compressed(net: nn.Module, path: str | Path, bits: int = BITS,
     header = json.dumps(dict(architecture=architecture(net), layers=headers), separators=(",", ":")).encode()
     body = MAGIC + struct.pack("<HI", FORMAT_VERSION, len(header)) + header + struct.pack("<Q", len(payload)) + payload
     data = body + struct.pack("<I", zlib.crc32(body))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda file: file.write(data))
     return len(data)
 
 

@@ -15,7 +15,8 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
@@ -96,10 +97,21 @@ def save_checkpoint(net: nn.Module, path: str | Path, **metadata: Any) -> Path:
             "python": platform.python_version(),
         },
     }
+    return write_atomically(path, lambda file: torch.save(payload, file))
+
+
+def write_atomically(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
+    """Call write(file) on a temporary file beside `path`, then rename it over `path`: all or nothing.
+
+    An interruption or an error leaves `path` as it was (or absent) and no temporary file behind.
+    Used by `save_checkpoint` and `compression.save_compressed`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)

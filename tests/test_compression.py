@@ -11,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import compression
-from helpers.compression import (MAGIC, CompressedFileError, absolute_positions, huffman_decode, huffman_encode,
+from helpers.compression import (MAGIC, CompressedFileError, absolute_positions, fine_tune_centroids, huffman_decode,
+                                 huffman_encode,
                                  huffman_lengths, load_compressed, relative_positions, save_compressed, share_weights,
                                  shared_network)
+from helpers.data import Split
 from helpers.model import make_mlp, save_checkpoint
 from helpers.pruning import prune
 
@@ -148,3 +150,46 @@ def test_an_unpruned_network_is_refused_and_a_failed_save_leaves_no_file(tmp_pat
     with pytest.raises(OSError, match="disk full"):
         save_compressed(small(seed=2), path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["net.dc"]  # no partial file
+
+
+def test_a_centroid_moves_by_the_sum_of_its_weights_gradients_and_the_clusters_stay():
+    net = small(80)
+    images, labels = torch.randn(32, 50), torch.randint(0, 5, (32,))
+    pairs = [share_weights(layer.weight, 3) for layer in net if isinstance(layer, torch.nn.Linear)]
+    codebooks = [codebook.clone().requires_grad_() for codebook, _ in pairs]
+    codes = [code.long() for _, code in pairs]
+    torch.nn.functional.cross_entropy(compression._shared_forward(codebooks, codes, images), labels).backward()
+    # the reference: autograd on the dense shared weights of an ordinary network, summed by cluster
+    dense = shared_network(net, 3)
+    torch.nn.functional.cross_entropy(dense(images), labels).backward()
+    for codebook, code, layer in zip(codebooks, codes, [m for m in dense if isinstance(m, torch.nn.Linear)]):
+        summed = torch.zeros(len(codebook)).index_add_(0, code.flatten(), layer.weight.grad.flatten())
+        assert torch.allclose(codebook.grad, summed, atol=1e-6)
+
+
+def test_fine_tuned_centroids_keep_the_codes_and_the_zeros_and_lower_the_loss():
+    torch.manual_seed(0)
+    net = small(70)
+    data = Split(torch.randn(512, 50), torch.randint(0, 5, (512,)))
+    before = shared_network(net, 3)
+    tuned = fine_tune_centroids(net, data, bits=3, epochs=3, lr=1e-2)
+    loss = lambda m: torch.nn.functional.cross_entropy(m(data.images), data.labels).item()
+    assert loss(tuned) < loss(before)
+    for a, b in zip([m for m in tuned if isinstance(m, torch.nn.Linear)], [m for m in before if isinstance(m, torch.nn.Linear)]):
+        assert torch.equal(a.weight == 0, b.weight == 0)
+        # the same clusters: weights equal before are equal after, so at most 2^3 - 1 nonzero values
+        _, inverse = torch.unique(b.weight, return_inverse=True)
+        for value in inverse.unique():
+            assert len(a.weight[inverse == value].unique()) == 1
+    assert all(torch.equal(x, y) for x, y in zip(net.state_dict().values(), small(70).state_dict().values()))
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        fine_tune_centroids(net, data, epochs=0)
+
+
+def test_sharing_shared_weights_changes_nothing(tmp_path):
+    net = small()
+    once = shared_network(net, 4)
+    assert all(torch.equal(a, b) for a, b in zip(shared_network(once, 4).state_dict().values(), once.state_dict().values()))
+    save_compressed(once, tmp_path / "net.dc", bits=4)
+    assert all(torch.equal(a, b) for a, b in zip(load_compressed(tmp_path / "net.dc").state_dict().values(),
+                                                 once.state_dict().values()))
