@@ -43,8 +43,11 @@ results: $(BIN)/.installed
 recipe: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.recipe
 
+# the README's speed table (benchmarks.all), then what shipping costs and saves (benchmarks.ship: Deep Compression,
+# ONNX, int8)
 benchmark: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.all
+	$(BIN)/python -m benchmarks.ship
 
 clean:
 	rm -rf build

@@ -63,7 +63,8 @@ def evaluate_loss(net: nn.Module, data: Split, batch_size: int = 10_000) -> tupl
         raise ValueError("cannot evaluate on an empty dataset")
     was_training = net.training
     net.eval()
-    device = next(net.parameters()).device
+    # a network without parameters (int8, quantized: its weights are packed) runs on the CPU
+    device = next(net.parameters(), torch.empty(0)).device
     correct, loss = 0, 0.0
     for start in range(0, len(data), batch_size):
         images = data.images[start : start + batch_size].to(device)
