@@ -6,7 +6,7 @@
 - ONNX (`helpers.export`) of unit pruning at k = 90: the compacted network's file against the masked one's
   (target >= 20x), outputs against PyTorch's, and onnxruntime's time against PyTorch's on the same inputs;
 - int8 dynamic quantization of the compacted network: bytes, accuracy and time against float.
-Usage: python -m benchmarks.ship
+Writes build/results/ship.csv. Usage: python -m benchmarks.ship
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import lzma
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from benchmarks.common import report, row
+from helpers.config import project_home
 from helpers.compression import fine_tune_centroids, load_compressed, save_compressed
 from helpers.data import load_mnist
 from helpers.deploy import csr_state, time_calls
@@ -84,5 +86,14 @@ def run() -> list[dict]:
     return rows
 
 
+def main() -> None:
+    rows = run()
+    report(rows)
+    out = project_home() / "build" / "results" / "ship.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(out, index=False)
+    print(f"wrote {out} (the values in full)")
+
+
 if __name__ == "__main__":
-    report(run())
+    main()
