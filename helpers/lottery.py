@@ -51,7 +51,8 @@ __all__ = ["LOTTERY", "RATE", "ROUNDS", "EVERY", "BRANCHES", "CONTROL_ROUNDS", "
 #: 55 epochs). Every branch trains with it, the dense network of round 0 included.
 LOTTERY = dict(epochs=2, lr=1.2e-3, batch_size=128, weight_decay=0.0, l1=0.0, optimizer="adam", schedule="constant")
 #: Share of each hidden layer's remaining weights pruned per round (the output layer: half of it). Frankle and
-#: Carbin prune 20% per round; 40% reaches 2.8% of the weights in 7 rounds instead of 16 (one round is 12 s here).
+#: Carbin prune 20% per round; 40% reaches 2.8% of the weights in 7 rounds instead of 16 (one round trains for
+#: about 15 s on 2 cores).
 RATE = 0.4
 #: Rounds after the dense one: 0.6^7 leaves 2.8% of the hidden layers' weights.
 ROUNDS = 7
@@ -60,7 +61,7 @@ EVERY = 86
 #: The controls of `branch`, each changing one thing against the ticket.
 BRANCHES = ("reinitialised", "random mask", "no rewind", "late rewind")
 #: The rounds the controls retrain in 08_lottery_tickets and `make results` (21.6%, 7.8%, 4.7% and 2.8% of the
-#: weights left): every round would double the notebook's time.
+#: weights left): all seven would add three more trainings per control to the notebook's 26.
 CONTROL_ROUNDS = (3, 5, 6, 7)
 #: The step late rewinding goes back to: a tenth of round 0's 860 steps (Frankle et al. 2020 rewind to 0.1-7% of
 #: training on larger networks).
