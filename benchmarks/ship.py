@@ -36,11 +36,6 @@ def _bytes(state: dict) -> bytes:
     return buffer.getvalue()
 
 
-@torch.no_grad()
-def _accuracy(net, split) -> float:
-    return evaluate(net, split)
-
-
 def run() -> list[dict]:
     data = load_mnist()
     net, _ = baseline(data=data, progress=False, device=torch.device("cpu"))
@@ -52,11 +47,11 @@ def run() -> list[dict]:
         shared = fine_tune_centroids(tuned, data.train, epochs=1)
         size = save_compressed(shared, folder / "w99.dc")
         loaded = load_compressed(folder / "w99.dc")
-        accuracy = _accuracy(loaded, data.test)
+        accuracy = evaluate(loaded, data.test)
         rows.append(row("weight k=99 fine-tuned, Deep Compression file, smaller", "file bytes", size,
                         "dense state_dict bytes", dense_bytes, ">= 200", higher_is_better=False))
         rows.append(row("  ... its test accuracy after load_compressed (%)", "%", 100 * accuracy,
-                        "% fine-tuned, before sharing", 100 * _accuracy(tuned, data.test), ">= 98.2 (ratio ~1)"))
+                        "% fine-tuned, before sharing", 100 * evaluate(tuned, data.test), ">= 98.2 (ratio ~1)"))
         packed = len(lzma.compress(_bytes(csr_state(compact(tuned)))))
         rows.append(row("weight k=99 fine-tuned, CSR + lzma, smaller", "lzma bytes", packed, "dense state_dict bytes",
                         dense_bytes, "(beside Huffman)", higher_is_better=False))
@@ -81,8 +76,8 @@ def run() -> list[dict]:
         rows.append(row("unit k=90 compacted, int8 vs float, smaller", "int8 state_dict bytes",
                         len(_bytes(quantized.state_dict())), "float state_dict bytes", len(_bytes(small.state_dict())),
                         "", higher_is_better=False))
-        rows.append(row("  ... int8 test accuracy (%)", "%", 100 * _accuracy(quantized, data.test), "% float",
-                        100 * _accuracy(small, data.test), "(ratio ~1)"))
+        rows.append(row("  ... int8 test accuracy (%)", "%", 100 * evaluate(quantized, data.test), "% float",
+                        100 * evaluate(small, data.test), "(ratio ~1)"))
     return rows
 
 

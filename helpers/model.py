@@ -85,8 +85,6 @@ def save_checkpoint(net: nn.Module, path: str | Path, **metadata: Any) -> Path:
     Returns:
         The path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "architecture": architecture(net),
