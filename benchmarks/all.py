@@ -13,10 +13,11 @@ from benchmarks import explorer, speed, sweep, training
 from helpers.config import project_home
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """The README's speed table, made from the CSV that `main` writes (copied to docs/benchmarks.csv)."""
+def markdown(table: pd.DataFrame, digits: int = 3) -> str:
+    """The README's speed table, made from the CSV that `main` writes (copied to docs/benchmarks.csv); also the
+    shipping table (docs/ship.csv, with `digits` = 4 so that accuracies keep their hundredths)."""
     def number(value: float) -> str:
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"
 
     lines = ["| what | measured | compared with | ratio | target |", "|---|---|---|---|---|"]
     for r in table.fillna("").itertuples():

@@ -19,6 +19,7 @@ Deep Compression spends a few bits on each:
    strings. Only the code lengths are stored.
 
 `save_compressed(net, path)` writes all of it in a versioned, checksummed file
+(the header, which holds the shapes, codebooks and code tables, compressed by lzma)
 (written to a temporary name, then renamed); `load_compressed(path)` reads it
 back and refuses a truncated, corrupt or foreign file with a clear error.
 
@@ -29,28 +30,33 @@ from __future__ import annotations
 
 import heapq
 import json
+import lzma
 import math
 import struct
+import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 import torch
 from torch import nn
 
 from helpers.data import Split
+from helpers.experiments import verdict
 from helpers.model import architecture, linear_layers, make_mlp, write_atomically
+from helpers.training import evaluate
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "BITS", "CompressedFileError", "share_weights", "fine_tune_centroids",
            "relative_positions",
            "absolute_positions", "huffman_lengths", "huffman_encode", "huffman_decode", "save_compressed",
-           "load_compressed", "shared_network", "check_bits"]
+           "load_compressed", "shared_network", "check_bits", "STAGES", "size_stages", "choose_bits"]
 
 #: The first bytes of every file `save_compressed` writes.
 MAGIC = b"PRUNING-MNIST-DC"
-#: The file layout version; `load_compressed` reads exactly this one.
-FORMAT_VERSION = 1
+#: The file layout version; `load_compressed` reads exactly this one (version 2: the header is lzma-compressed).
+FORMAT_VERSION = 2
 #: Bits per weight code: 2^5 − 1 = 31 shared values per layer (Han et al. use 5 bits for fully connected layers).
 BITS = 5
 #: The index widths `save_compressed` tries per layer for the gaps, keeping the one that gives the fewest bytes.
@@ -334,7 +340,8 @@ def save_compressed(net: nn.Module, path: str | Path, bits: int = BITS,
         header.update(name=name, gap_bytes=len(gap_bytes), code_bytes=len(code_bytes))
         headers.append(header)
         payload += gap_bytes + code_bytes
-    header = json.dumps(dict(architecture=architecture(net), layers=headers), separators=(",", ":")).encode()
+    # the header (shapes, codebooks, code tables) is JSON, compressed: the code tables are long lists of small integers
+    header = lzma.compress(json.dumps(dict(architecture=architecture(net), layers=headers), separators=(",", ":")).encode())
     body = MAGIC + struct.pack("<HI", FORMAT_VERSION, len(header)) + header + struct.pack("<Q", len(payload)) + payload
     data = body + struct.pack("<I", zlib.crc32(body))
     write_atomically(path, lambda file: file.write(data))
@@ -370,7 +377,10 @@ def load_compressed(path: str | Path, device: torch.device | str = "cpu") -> nn.
     (checksum,) = struct.unpack_from("<I", data, len(data) - 4)
     if zlib.crc32(data[:-4]) != checksum:
         raise CompressedFileError(f"{path} is corrupt: its checksum does not match its contents")
-    header = json.loads(data[fixed : fixed + header_length])
+    try:
+        header = json.loads(lzma.decompress(data[fixed : fixed + header_length]))
+    except (lzma.LZMAError, ValueError) as error:  # a checksum that matches a damaged header: written by other code
+        raise CompressedFileError(f"{path} has an unreadable header ({error}); write it again with save_compressed") from error
     widths = header["architecture"]
     net = make_mlp(tuple(widths[1:-1]), inputs=widths[0], classes=widths[-1])
     modules = dict(net.named_modules())
@@ -387,3 +397,89 @@ def load_compressed(path: str | Path, device: torch.device | str = "cpu") -> nn.
             codebook = torch.tensor(layer["codebook"], dtype=torch.float32)
             modules[layer["name"]].weight.copy_(codebook[flat.long()].view(layer["shape"]))
     return net.to(device).eval()
+
+
+# --- where the bytes go --------------------------------------------------------------------------------------------
+
+#: The steps of the pipeline, in order, as `size_stages` names them.
+STAGES = ("dense: 32-bit floats", "pruned: 32-bit values + relative positions",
+          "weight sharing: codes + relative positions + codebook", "Huffman coding of both streams + codebook",
+          "the file: + header and checksum")
+
+
+def size_stages(net: nn.Module, bits: int = BITS, index_bits: Sequence[int] = INDEX_BITS) -> pd.DataFrame:
+    """The bytes of `net`'s weights after each step of Deep Compression (Han et al. 2016, figure 1), layer by layer:
+
+    1. dense: every weight a 32-bit float;
+    2. pruned: each kept weight a 32-bit value plus its gap in a fixed width (the width that gives the fewest
+       bytes for the layer), fillers included;
+    3. weight sharing: each entry a `bits`-bit code plus its gap (fixed widths again), plus the layer's codebook of
+       2^bits − 1 float32 values;
+    4. Huffman coding: the gaps and the codes Huffman-coded (at the gap width `save_compressed` picks), plus the
+       codebook; the code tables are counted in step 5;
+    5. the file `save_compressed` writes: step 4 plus its header (shapes, codebooks, code lengths: JSON compressed
+       by lzma), magic string, version and checksum. This step is measured on a file actually written.
+
+    Steps 3-5 share `net`'s weights first (what `shared_network` does); a network whose weights are already
+    shared (`fine_tune_centroids`) is stored exactly.
+
+    Returns:
+        One row per step: stage (`STAGES`), bytes, bits_per_weight (bits per nonzero weight), smaller
+        (step 1's bytes / these).
+
+    Raises:
+        ValueError: as `save_compressed` (bits or widths out of range, a network with nothing pruned).
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        file_bytes = save_compressed(net, Path(folder) / "net.dc", bits, index_bits)  # checks every argument
+    totals = [0, 0, 0, 0]
+    kept = 0
+    for _, layer in linear_layers(net):
+        codebook_bits = (2**bits - 1) * 32
+        codebook, codes = share_weights(layer.weight, bits)
+        kept += int((layer.weight != 0).sum())
+        streams = {width: relative_positions(codes, width) for width in index_bits}
+        entries = {width: len(gaps) for width, (gaps, _) in streams.items()}
+        coded = min(_coded_bytes(gaps) + _coded_bytes(stored) for gaps, stored in streams.values())
+        totals[0] += layer.weight.numel() * 4
+        totals[1] += math.ceil(min(n * (32 + width) for width, n in entries.items()) / 8)
+        totals[2] += math.ceil((min(n * (bits + width) for width, n in entries.items()) + codebook_bits) / 8)
+        totals[3] += coded + codebook_bits // 8
+    table = pd.DataFrame(dict(stage=list(STAGES), bytes=totals + [file_bytes]))
+    table["bits_per_weight"] = 8 * table["bytes"] / kept
+    table["smaller"] = totals[0] / table["bytes"]
+    return table
+
+
+def choose_bits(net: nn.Module, validation: Split, candidates: Sequence[int] = range(2, 9)) -> tuple[int, pd.DataFrame]:
+    """The fewest bits per weight code whose shared network is not clearly less accurate on `validation` than `net`.
+
+    Each candidate shares `net`'s weights (`shared_network`, k-means only) and is scored on `validation`; "clearly
+    less accurate" is the series' noise rule (`helpers.experiments.verdict` says "lower").
+
+    Returns:
+        (bits, table): the choice, and one row per candidate (index bits): values_per_layer, validation_accuracy,
+        file_bytes (the file `save_compressed` writes), against (the verdict against `net`).
+
+    Raises:
+        ValueError: no candidate, a candidate out of 1-8, or a network with nothing pruned; every candidate
+            clearly less accurate (try more bits).
+    """
+    candidates = sorted(check_bits(b) for b in candidates)
+    if not candidates:
+        raise ValueError("candidates must name at least one number of bits, e.g. range(2, 9)")
+    reference = evaluate(net, validation)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for bits in candidates:
+            shared = shared_network(net, bits)
+            accuracy = evaluate(shared, validation)
+            rows.append(dict(bits=bits, values_per_layer=2**bits - 1, validation_accuracy=accuracy,
+                             file_bytes=save_compressed(shared, Path(folder) / "net.dc", bits=bits),
+                             against=verdict(accuracy, reference, len(validation))))
+    table = pd.DataFrame(rows).set_index("bits")
+    good = table.index[table["against"] != "lower"]
+    if not len(good):
+        raise ValueError(f"every candidate ({candidates}) is clearly less accurate than the network on validation "
+                         f"({100 * reference:.2f}%); try more bits")
+    return int(good[0]), table

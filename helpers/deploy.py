@@ -221,6 +221,32 @@ def csr_state(net: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
+def from_csr_state(state: dict[str, torch.Tensor], chunk: int = 512) -> SparseMLP:
+    """The `SparseMLP` stored in `state` (what `csr_state` wrote): the inverse of `csr_state`, so that a CSR file
+    read back computes what was saved.
+
+    Raises:
+        ValueError: `state` is not a CSR state (no layer's four parts, or a part missing).
+    """
+    names = sorted({key.rsplit(".", 1)[0] for key in state}, key=lambda name: [int(p) if p.isdigit() else p
+                                                                               for p in name.split(".")])
+    parts = ("crow_indices", "col_indices", "values", "shape")
+    missing = [f"{name}.{part}" for name in names for part in parts if f"{name}.{part}" not in state]
+    if not names or missing:
+        raise ValueError(f"not a CSR state written by csr_state: missing {missing or 'every layer'}")
+    net = nn.Sequential()
+    for i, name in enumerate(names):
+        shape = tuple(int(n) for n in state[f"{name}.shape"])
+        weight = torch.sparse_csr_tensor(state[f"{name}.crow_indices"].long(), state[f"{name}.col_indices"].long(),
+                                         state[f"{name}.values"], shape, check_invariants=True).to_dense()
+        layer = nn.Linear(shape[1], shape[0], bias=False)
+        layer.weight.data = weight
+        net.append(layer)
+        if i < len(names) - 1:
+            net.append(nn.ReLU())
+    return SparseMLP(net, chunk)
+
+
 def sizes(net: nn.Module) -> dict[str, int]:
     """Bytes on disk of each form of `net` (pruned or not): files written by torch.save, then measured.
 

@@ -634,11 +634,16 @@ def dumbbell(results: pd.DataFrame, start: str = "one-shot", baseline: float | N
     return figure
 
 
-FORM_MARKERS = {"CSR": "o", "dense + gzip": "s", "compacted": "^", "nn.Sequential": "D", "to_inference": "D"}
+FORM_MARKERS = {"CSR": "o", "dense + gzip": "s", "compacted": "^", "nn.Sequential": "D", "to_inference": "D",
+                "state_dict": "D", "Deep Compression": "*", "ONNX": "P", "ONNX, masked": "X", "int8": "v"}
+#: Columns `pareto` draws as costs (less is better, the axis reversed so that better is to the right), with their units.
+COST_UNITS = {"bytes": "MB", "latency_ms": "ms", "batch_ms": "ms"}
 
 
 def _series(row) -> str:
-    return "dense network" if row.method == "dense" else f"{row.method}, {row.form}, {row.procedure}"
+    if row.method == "dense":
+        return "dense network" if row.form in ("nn.Sequential", "to_inference") else f"dense, {row.form}"
+    return f"{row.method}, {row.form}, {row.procedure}"
 
 
 POINT_LABEL = "point label"
@@ -711,9 +716,9 @@ def pareto(points: pd.DataFrame, x: str = "speedup", accuracy: str = "validation
     Args:
         points: a `helpers.deploy.shipping_table` (or its rows): method, k, procedure, form, the columns
             `accuracy` (0-1) and `x`, and a boolean column "front"; rows with a False "eligible"
-            column are drawn faded.
-        x: "speedup" (more is better) or "bytes" (less is better: the axis is inverted); any other
-            column is drawn as more-is-better.
+            column are drawn faded; a "label" column, if there is one, replaces the k beside each point.
+        x: "speedup" (more is better), or a cost of `COST_UNITS` ("bytes", "latency_ms", "batch_ms": less is
+            better, the axis is inverted); any other column is drawn as more-is-better.
         accuracy: the accuracy column drawn (validation: the one networks are chosen on).
         floor: the lowest accuracy worth shipping (0-1), drawn as a dotted line: networks above it qualify.
         axis: draw into this axis instead of a new figure.
@@ -748,7 +753,7 @@ def pareto(points: pd.DataFrame, x: str = "speedup", accuracy: str = "validation
                           label=None if labelled else series)
                 labelled = True
         for index, row in group.iterrows():
-            text = "dense" if row["method"] == "dense" else f"{row['k']:g}"
+            text = row["label"] if "label" in row else "dense" if row["method"] == "dense" else f"{row['k']:g}"
             axis.annotate(text, (row[x], error[index]), xytext=(5, 3), textcoords="offset points", fontsize=8,
                           color=color, alpha=0.45 if not eligible[index] else 1, gid=POINT_LABEL)
     front = points[points["front"].astype(bool)].sort_values(x)
@@ -763,19 +768,22 @@ def pareto(points: pd.DataFrame, x: str = "speedup", accuracy: str = "validation
     axis.set_yscale("log")
     low, _ = axis.get_ylim()
     axis.set_ylim(top * 1.05, low / 1.15)  # inverted: the lowest error, the best network, at the top (room for labels)
-    if x == "bytes":
+    if x in COST_UNITS:
         axis.invert_xaxis()
     ticks = matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0))
     axis.xaxis.set_major_locator(ticks)
     axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
-        (lambda b, _: f"{b / 1e6:g} MB") if x == "bytes" else (lambda v, _: f"{v:g}x" if x == "speedup" else f"{v:g}")))
+        (lambda b, _: f"{b / 1e6:g} MB") if x == "bytes" else (lambda v, _: f"{v:g} ms") if x in COST_UNITS
+        else (lambda v, _: f"{v:g}x" if x == "speedup" else f"{v:g}")))
     axis.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     axis.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
     _accuracy_axis(axis)
     default = {"speedup": "measured speedup over dense (reference per form, see table), log scale",
-               "bytes": "bytes on disk (log scale, smaller to the right)"}.get(x, x)
+               "bytes": "bytes on disk (log scale, smaller to the right)",
+               "latency_ms": "latency, one image (ms, log scale, faster to the right)",
+               "batch_ms": "time for the test set as one batch (ms, log scale, faster to the right)"}.get(x, x)
     axis.set(xlabel=xlabel or default,
              ylabel=f"{accuracy.replace('_', ' ').replace('accuracy', 'error')} (%), log, better ↑")
     if legend == "outside":
@@ -1197,5 +1205,59 @@ def validation_curves(curves: Mapping[str, pd.DataFrame], styles: Mapping[str, t
              title="validation loss while training (the marker: its smallest, the early-stopping step)")
     axis.title.set_fontsize(11)
     axis.legend(frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def pipeline(stages: pd.DataFrame, accuracies: pd.DataFrame) -> plt.Figure:
+    """Deep Compression step by step: the bytes after each step (left, log axis, with the times-smaller and the
+    bits per kept weight on each bar) and the error after each step that changes the weights (right).
+
+    Args:
+        stages: `helpers.compression.size_stages` (stage, bytes, bits_per_weight, smaller).
+        accuracies: one row per step, in order: step, validation_accuracy, accuracy (test), both 0-1.
+
+    Used in 09_ship_it.
+    """
+    figure, (left, right) = plt.subplots(1, 2, figsize=(15, 4.8), gridspec_kw=dict(width_ratios=(1.3, 1)))
+    y = np.arange(len(stages))[::-1]
+    left.barh(y, stages["bytes"], color=["0.45"] + ["C0"] * (len(stages) - 1), height=0.6)
+    for position, row in zip(y, stages.itertuples()):
+        text = (f"{row.bytes:,.0f} B · {row.smaller:.0f}x smaller · {row.bits_per_weight:.1f} bits per kept weight"
+                if row.Index else f"{row.bytes:,.0f} B · 32 bits per weight")
+        left.annotate(text, (row.bytes, position), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
+    left.set_xscale("log")
+    left.set_xlim(10 ** np.floor(np.log10(stages["bytes"].min())), stages["bytes"].max() * 1.1)
+    left.set_yticks(y, [f"{i + 1}. {stage}" for i, stage in enumerate(stages["stage"])])
+    left.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+        lambda b, _: f"{b / 1e6:g} MB" if b >= 1e6 else f"{b / 1e3:g} kB"))
+    left.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    left.grid(axis="y", visible=False)
+    left.set(xlabel="bytes (log scale)", title="bytes after each step")
+    for text in left.texts:  # a label that would leave the axis goes inside its bar, in white
+        if text.xy[0] > stages["bytes"].max() / 5:
+            text.xyann = (-4, 0)
+            text.set(horizontalalignment="right", color="white")
+    steps = np.arange(len(accuracies))
+    errors = {column: 100 * (1 - accuracies[column].to_numpy()) for column in ("validation_accuracy", "accuracy")}
+    for column, label, marker in (("validation_accuracy", "validation", "o"), ("accuracy", "test", "s")):
+        right.plot(steps, errors[column], marker=marker, label=label)
+        other = errors["accuracy" if column == "validation_accuracy" else "validation_accuracy"]
+        for step, error, rival in zip(steps, errors[column], other):
+            above = error <= rival  # the better of the two (higher on the axis) is labelled above its point
+            right.annotate(f"{100 - error:.2f}", (step, error), xytext=(0, 8 if above else -15),
+                           textcoords="offset points", ha="center", fontsize=8, color=right.lines[-1].get_color(),
+                           bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
+    right.set_yscale("log")
+    right.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    right.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    right.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda e, _: f"{e:g}"))
+    low, high = min(e.min() for e in errors.values()), max(e.max() for e in errors.values())
+    right.set_ylim(high * 1.3, low / 1.3)  # inverted: better up, with room for the labels
+    _accuracy_axis(right)
+    right.set_xticks(steps, accuracies["step"], rotation=20, ha="right")
+    right.set_xlim(-0.5, len(steps) - 0.5)
+    right.set(ylabel="error (%), log, better ↑", title="accuracy after each step that changes the weights")
+    right.legend(fontsize=9, loc="lower right")
     figure.tight_layout()
     return figure

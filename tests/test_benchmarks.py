@@ -214,3 +214,26 @@ def test_readme_lottery_table_and_sentences_are_the_ones_made_from_docs_lottery_
             assert abs(difference) <= noise and (kind == "late rewind" or abs(difference) < 0.001)  # "within 0.1 points"
     assert f"a random mask with the ticket's initial values does worse still ({quoted('random mask', 7)} at 2.8%)" in readme
     assert (rows.xs("random mask", level="branch")["accuracy"] < rows.xs("reinitialised", level="branch")["accuracy"]).all()
+
+
+def test_readme_shipping_table_and_sentences_are_the_ones_made_from_docs_ship_csv():
+    from benchmarks.all import markdown as ratio_markdown
+    from benchmarks.ship import summary
+    table = pd.read_csv(ROOT / "docs" / "ship.csv")
+    readme = (ROOT / "README.md").read_text()
+    assert ratio_markdown(table, digits=4) in readme, "run make benchmark, copy build/results/ship.csv to docs/"
+    assert summary(table) in readme
+    assert "|" not in "".join(table["benchmark"])  # a bar inside a cell would break the README's table
+
+
+def test_shipping_sentences_say_met_only_when_both_targets_are():
+    from benchmarks.ship import summary
+    rows = [("weight k=99 fine-tuned, Deep Compression file (5 bits), smaller", 40_000.0, 238.7, 9.5e6),
+            ("  ... its test accuracy after load_compressed (%)", 98.15, 1.0, 98.1),
+            ("unit k=90, ONNX compacted vs masked, smaller", 388_199.0, 24.6, 9.55e6)]
+    table = pd.DataFrame(rows, columns=["benchmark", "value", "ratio", "reference"])
+    assert "both targets not met" in summary(table)  # 98.15% < 98.2%
+    table.loc[1, "value"] = 98.25
+    text = summary(table)
+    assert "fits in 40,000 bytes, 239 times smaller" in text and "both targets met" in text
+    assert "validation chooses" not in text  # 5 bits was also the choice: one sentence

@@ -3,6 +3,7 @@
 import math
 import os
 import struct
+import zlib
 from collections import Counter
 
 import pytest
@@ -11,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import compression
-from helpers.compression import (MAGIC, CompressedFileError, absolute_positions, fine_tune_centroids, huffman_decode,
+from helpers.compression import (FORMAT_VERSION, MAGIC, STAGES, CompressedFileError, absolute_positions, fine_tune_centroids, huffman_decode,
                                  huffman_encode,
                                  huffman_lengths, load_compressed, relative_positions, save_compressed, share_weights,
-                                 shared_network)
+                                 shared_network, size_stages, choose_bits)
 from helpers.data import Split
+from helpers.training import evaluate
 from helpers.model import make_mlp, save_checkpoint
 from helpers.pruning import prune
 
@@ -121,12 +123,19 @@ def test_bad_files_are_refused_with_the_reason(tmp_path):
     with pytest.raises(CompressedFileError, match="not a Deep Compression file"):
         load_compressed(tmp_path / "checkpoint.pt")
     newer = bytearray(data)
-    struct.pack_into("<H", newer, len(MAGIC), 2)
+    struct.pack_into("<H", newer, len(MAGIC), FORMAT_VERSION + 1)
     (tmp_path / "newer.dc").write_bytes(bytes(newer))
-    with pytest.raises(CompressedFileError, match="format version 2; this code reads version 1"):
+    with pytest.raises(CompressedFileError, match=f"format version {FORMAT_VERSION + 1}; this code reads version {FORMAT_VERSION}"):
         load_compressed(tmp_path / "newer.dc")
     with pytest.raises(FileNotFoundError):
         load_compressed(tmp_path / "missing.dc")
+    # a damaged header under a checksum that matches it (a writer other than save_compressed) is refused too
+    start = len(MAGIC) + struct.calcsize("<HI")
+    forged = bytearray(data[:-4])
+    forged[start : start + 6] = b"garbag"
+    (tmp_path / "forged.dc").write_bytes(bytes(forged) + struct.pack("<I", zlib.crc32(bytes(forged))))
+    with pytest.raises(CompressedFileError, match="unreadable header"):
+        load_compressed(tmp_path / "forged.dc")
 
 
 @pytest.mark.parametrize("bits", [0, 9, 2.5, True, "5"])
@@ -193,3 +202,57 @@ def test_sharing_shared_weights_changes_nothing(tmp_path):
     save_compressed(once, tmp_path / "net.dc", bits=4)
     assert all(torch.equal(a, b) for a, b in zip(load_compressed(tmp_path / "net.dc").state_dict().values(),
                                                  once.state_dict().values()))
+
+
+def tiny():
+    """Two layers by hand: layer 0 keeps positions 0 and 7 of 8 (gaps 0 and 6), layer 2 keeps both its weights."""
+    net = make_mlp((2,), inputs=4, classes=1)
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 2.0]]))
+        net[2].weight.copy_(torch.tensor([[3.0, 4.0]]))
+    return net
+
+
+def test_size_stages_counts_the_bits_of_each_step_exactly():
+    stages = size_stages(tiny(), bits=1).set_index("stage")["bytes"]
+    assert list(stages.index) == list(STAGES)
+    assert stages.iloc[0] == 4 * 10  # ten 32-bit floats
+    # layer 0: 2 entries of 32 + 3 bits at gap width 3 (a gap of 6 fits; narrower widths need fillers) = 70 bits
+    # -> 9 bytes; layer 2: 2 entries of 32 + 1 bits = 66 bits -> 9 bytes
+    assert stages.iloc[1] == 9 + 9
+    # one shared value per layer (1 bit): layer 0 2 x (1 + 3) + 32 bits of codebook = 40 bits; layer 2 2 x 2 + 32 = 36
+    assert stages.iloc[2] == 5 + 5
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_size_stages_shrink_step_by_step_and_end_at_the_file(tmp_path, seed):
+    net = small(k=95, seed=seed)
+    stages = size_stages(net)
+    assert stages["bytes"].iloc[:4].is_monotonic_decreasing  # each of Han et al.'s steps makes the weights smaller
+    assert stages["bytes"].iloc[-1] == save_compressed(net, tmp_path / "net.dc")  # the last step is the real file
+    kept = sum(int((p != 0).sum()) for p in net.parameters())
+    assert stages["bits_per_weight"].tolist() == pytest.approx((8 * stages["bytes"] / kept).tolist())
+    assert stages["smaller"].iloc[0] == 1 and stages["bytes"].iloc[0] == 4 * sum(p.numel() for p in net.parameters())
+    with pytest.raises(ValueError, match="not pruned"):
+        size_stages(make_mlp((4,), inputs=4, classes=2))
+
+
+def test_choose_bits_takes_the_fewest_bits_not_clearly_worse_on_validation(tmp_path):
+    net = small(k=80)
+    images = torch.randn(4000, 50)
+    labels = net(images).argmax(1).detach()
+    wrong = torch.rand(len(labels), generator=torch.Generator().manual_seed(0)) < 0.2
+    labels[wrong] = (labels[wrong] + 1) % 5  # the network scores about 80%: a noise of about 1.8 points
+    validation = Split(images, labels)
+    bits, table = choose_bits(net, validation, candidates=[6, 1, 2, 3, 8])
+    assert list(table.index) == [1, 2, 3, 6, 8] and table.loc[8, "values_per_layer"] == 255
+    for b in table.index:
+        shared = shared_network(net, b)
+        assert table.loc[b, "validation_accuracy"] == evaluate(shared, validation)
+        assert table.loc[b, "file_bytes"] == save_compressed(shared, tmp_path / "x.dc", bits=b)
+    assert all(table.loc[b, "against"] == "lower" for b in table.index if b < bits)
+    assert table.loc[bits, "against"] != "lower" and bits > 1  # one shared value per layer is far worse
+    with pytest.raises(ValueError, match="try more bits"):
+        choose_bits(net, validation, candidates=[1])
+    with pytest.raises(ValueError, match="bits must be an integer from 1 to 8"):
+        choose_bits(net, validation, candidates=[0, 3])

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import helpers.deploy
 from helpers.data import Split
-from helpers.deploy import (InferenceMLP, compare_times, compute_device, csr_state, fused_kernel_available,
+from helpers.deploy import (InferenceMLP, compare_times, compute_device, csr_state, from_csr_state, fused_kernel_available,
                            pareto_front, shipping_table, sizes, time_call, time_calls, time_forward, to_inference,
                            to_sparse)
 from helpers.model import make_mlp
@@ -309,3 +309,17 @@ def test_shipping_table_refuses_bad_networks():
         shipping_table(dense, [dict(method="unit", k=50, net=dense)], test.images, test)
     with pytest.raises(ValueError, match="method must be"):
         shipping_table(dense, [dict(method="global", k=50, procedure="one-shot", net=dense)], test.images, test)
+
+
+def test_a_csr_state_read_back_is_the_network_that_was_stored():
+    pruned = prune(net(), 90)
+    images = torch.randn(70, pruned[0].in_features)
+    sparse = from_csr_state(csr_state(pruned))
+    assert sparse.nonzero == sum(int((p != 0).sum()) for p in pruned.parameters())
+    assert torch.allclose(sparse(images), pruned(images).detach(), atol=1e-5)
+    state = csr_state(pruned)
+    del state["2.values"]
+    with pytest.raises(ValueError, match=r"missing \['2.values'\]"):
+        from_csr_state(state)
+    with pytest.raises(ValueError, match="not a CSR state"):
+        from_csr_state({})

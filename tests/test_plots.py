@@ -375,3 +375,36 @@ def test_tickets_and_validation_curves_draw_what_they_are_given():
     markers = [line for line in figure.axes[0].get_lines() if line.get_marker() not in ("None", None)]
     assert [(line.get_xdata()[0], line.get_ydata()[0]) for line in markers] == [(86, 0.1), (172, 0.07)]
     plt.close(figure)
+
+
+def test_pareto_against_latency_puts_faster_to_the_right_and_uses_the_label_column():
+    points = shipping_points()
+    points["latency_ms"] = [1.0, 0.5, 0.05, 0.05, 0.02]
+    points["label"] = ["dense", "99 ft", "90 ft", "90 one-shot", "99 one-shot"]
+    figure = plots.pareto(points, "latency_ms", floor=0.96)
+    axis = figure.axes[0]
+    assert axis.xaxis_inverted() and axis.get_xscale() == "log"
+    assert sorted(t.get_text() for t in axis.texts if t.get_visible()) == sorted(points["label"])
+    assert "latency" in axis.get_xlabel() and all(t.get_text().endswith(" ms") for t in axis.get_xticklabels()
+                                                  if t.get_text())
+    plt.close(figure)
+
+
+def test_pipeline_draws_one_bar_per_stage_and_the_accuracy_of_each_step():
+    stages = pd.DataFrame(dict(stage=["dense", "pruned", "shared", "Huffman", "file"],
+                               bytes=[9_544_000, 139_000, 41_000, 24_000, 27_000]))
+    stages["bits_per_weight"] = 8 * stages["bytes"] / 25_000
+    stages["smaller"] = stages["bytes"].iloc[0] / stages["bytes"]
+    accuracies = pd.DataFrame(dict(step=["dense", "pruned", "fine-tuned"], validation_accuracy=[0.982, 0.93, 0.976],
+                                   accuracy=[0.985, 0.94, 0.981]))
+    figure = plots.pipeline(stages, accuracies)
+    left, right = figure.axes[:2]
+    widths = sorted(patch.get_width() for patch in left.patches)
+    assert widths == sorted(stages["bytes"].tolist())
+    assert [t.get_text() for t in left.get_yticklabels()] == ["1. dense", "2. pruned", "3. shared", "4. Huffman", "5. file"]
+    assert any("32 bits per weight" in t.get_text() for t in left.texts)
+    assert any(t.get_text().startswith("139,000 B · 69x smaller") for t in left.texts)  # 9,544,000 / 139,000 = 68.7
+    labels = sorted(t.get_text() for t in right.texts)
+    assert labels == sorted(f"{100 * a:.2f}" for a in [0.982, 0.93, 0.976, 0.985, 0.94, 0.981])
+    assert right.yaxis_inverted() and [t.get_text() for t in right.get_xticklabels()] == ["dense", "pruned", "fine-tuned"]
+    plt.close(figure)
