@@ -1,0 +1,113 @@
+"""The static site (`make site`, helpers.site) in headless Chromium: every page loads with no JavaScript error,
+every image loads, the explorer's picture shows instead of a text fallback, and no request leaves 127.0.0.1.
+
+Runs in `make test` after the notebooks were executed into build/executed/ and the site was built from them.
+Screenshots go to build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from helpers.config import project_home
+from helpers.run import EXECUTED
+from helpers.site import SITE
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+FALLBACKS = ("VBox(children=", "HBox(children=", "IntSlider(value=", "Error displaying widget", "Loading widget")
+
+
+@pytest.fixture
+def site():
+    """An HTTP server on 127.0.0.1 serving build/site/; yields its URL and the pages."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install it (Debian: apt-get install chromium) to run the browser test")
+    pytest.importorskip("playwright.sync_api", reason="the Python package playwright is not installed")
+    root = project_home() / SITE
+    pages = sorted(p.name for p in root.glob("*.html"))
+    assert pages, f"no site in {root}: run `make site` (after `make test` or `make run` executed the notebooks)"
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", pages
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_every_page_of_the_site_shows_everything_offline(site, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, pages = site
+    shots = project_home() / "build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    outside, errors, failed = [], [], []
+
+    def only_local(route):
+        where = urlparse(route.request.url)
+        if where.hostname == "127.0.0.1" or where.scheme not in ("http", "https", "ws", "wss"):  # data:, about:
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.route("**/*", only_local)
+            page = context.new_page()
+            page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+            page.on("console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+            page.on("requestfailed", lambda request: failed.append(request.url) if request.url.startswith("http") else None)
+            assert "index.html" in pages and any(p.startswith("09_") for p in pages)
+            for name in pages:
+                page.goto(f"{url}/{name}", wait_until="load")
+                page.wait_for_load_state("networkidle")
+                broken = page.evaluate("() => Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
+                                       ".map(i => i.alt || i.src.slice(0, 60))")
+                assert not broken, f"{name}: images that did not load: {broken}"
+                text = page.inner_text("body")
+                for fallback in FALLBACKS:
+                    assert fallback not in text, f"{name}: a widget shows as text: {fallback!r}"
+                if name != "index.html":
+                    assert page.locator("nav.pm-nav a[href='index.html']").count() == 2, f"{name}: no navigation"
+                    assert page.locator("img").count() > 0, f"{name}: no figure"
+                if name.startswith(("02_", "03_")):  # the explorer, drawn from its saved state
+                    explorer = page.locator(".pm-explorer").first
+                    for css in ("pm-histograms", "pm-pixels", "pm-digits", "pm-curve"):
+                        assert explorer.locator(f"img.{css}").count() == 1, f"{name}: the explorer lacks {css}"
+                    assert "test accuracy" in explorer.locator(".pm-readout").inner_text()
+                    assert "k (%)" in explorer.locator(".pm-k").inner_text()
+                    explorer.screenshot(path=str(shots / f"site_{name[:2]}_explorer.png"))
+                notebook = project_home() / EXECUTED / name.replace(".html", ".ipynb")
+                if name != "index.html" and "$$" in notebook.read_text():  # math typeset by the site's own MathJax
+                    page.wait_for_function("() => document.querySelectorAll('.MathJax_CHTML, .MathJax, .MathJax_Display, mjx-container').length > 0",
+                                           timeout=30_000)
+            page.goto(f"{url}/index.html")
+            links = page.eval_on_selector_all("ol a", "links => links.map(a => a.getAttribute('href'))")
+            assert links == [p for p in pages if p != "index.html"]
+            page.screenshot(path=str(shots / "site_index.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not outside, f"requests left 127.0.0.1: {outside[:5]}"
+    assert not failed, f"requests failed: {failed[:5]}"
+    assert not errors, f"JavaScript errors: {errors[:5]}"
