@@ -193,8 +193,10 @@ def deployment_table(networks: Sequence[dict], folder: str | Path, validation: S
 
     Returns:
         One row per (network, form): name, method, k, procedure, form, bytes, validation_accuracy, accuracy
-        (test), latency_ms (one image, median), batch_ms (the whole test set as one batch, median), agrees
-        (share of test images on which the form predicts what the network in memory does).
+        (test), latency_ms (one image: the median over `repeat` rounds of the mean time per image, `single`
+        images sent one at a time), batch_ms (the whole test set as one batch, median), agrees (share of test
+        images on which the form predicts what the network in memory does), latency_iqr_ms and batch_iqr_ms
+        (the interquartile ranges of the two timings: their spread).
     """
     folder = Path(folder)
     rows, runs = [], {}
@@ -225,5 +227,7 @@ def deployment_table(networks: Sequence[dict], folder: str | Path, validation: S
                        device="cpu")
     table = pd.DataFrame(rows)
     table["latency_ms"] = [1e3 * latency[key]["median"] / len(one) for key in table["key"]]
+    table["latency_iqr_ms"] = [1e3 * latency[key]["iqr"] / len(one) for key in table["key"]]
     table["batch_ms"] = [1e3 * batch[key]["median"] for key in table["key"]]
+    table["batch_iqr_ms"] = [1e3 * batch[key]["iqr"] for key in table["key"]]
     return table.drop(columns="key")

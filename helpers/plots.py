@@ -703,6 +703,11 @@ def arrange_labels(axis: plt.Axes, marker_radius: float = 5.0) -> None:
         placed.append(box)
 
 
+def _bytes_label(value: float, _=None) -> str:
+    """A tick label for bytes: "2 MB" from a million bytes on, "50 kB" below."""
+    return f"{value / 1e6:g} MB" if value >= 1e6 else f"{value / 1e3:g} kB"
+
+
 def pareto(points: pd.DataFrame, x: str = "speedup", accuracy: str = "validation_accuracy",
            floor: float | None = None, axis: plt.Axes | None = None, xlabel: str | None = None,
            legend: str | None = "upper left") -> plt.Figure:
@@ -774,7 +779,7 @@ def pareto(points: pd.DataFrame, x: str = "speedup", accuracy: str = "validation
     axis.xaxis.set_major_locator(ticks)
     axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
-        (lambda b, _: f"{b / 1e6:g} MB") if x == "bytes" else (lambda v, _: f"{v:g} ms") if x in COST_UNITS
+        _bytes_label if x == "bytes" else (lambda v, _: f"{v:g} ms") if x in COST_UNITS
         else (lambda v, _: f"{v:g}x" if x == "speedup" else f"{v:g}")))
     axis.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     axis.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
@@ -814,7 +819,8 @@ def pareto_panels(panels: Mapping[str, pd.DataFrame], floor: float | None = None
         axis.set_title((titles or {}).get(x, ""))
     for axis in sorted(axes[0], key=lambda a: -len(a.get_legend_handles_labels()[1])):  # the fullest legend's order first
         for handle, label in zip(*axis.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
+            if label not in handles or (handles[label].get_alpha() or 1) < (handle.get_alpha() or 1):
+                handles[label] = handle  # an unfaded handle, from the panel where the network is worth shipping
     columns = 3
     figure.legend(list(handles.values()), list(handles), loc="lower center", ncol=columns, fontsize=10, frameon=False)
     rows = -(-len(handles) // columns)
@@ -1210,8 +1216,8 @@ def validation_curves(curves: Mapping[str, pd.DataFrame], styles: Mapping[str, t
 
 
 def pipeline(stages: pd.DataFrame, accuracies: pd.DataFrame) -> plt.Figure:
-    """Deep Compression step by step: the bytes after each step (left, log axis, with the times-smaller and the
-    bits per kept weight on each bar) and the error after each step that changes the weights (right).
+    """Deep Compression step by step: the bytes after each step (left, a dot per step on a log axis, with the
+    times-smaller and the bits per kept weight) and the error after each step (right).
 
     Args:
         stages: `helpers.compression.size_stages` (stage, bytes, bits_per_weight, smaller).
@@ -1221,23 +1227,23 @@ def pipeline(stages: pd.DataFrame, accuracies: pd.DataFrame) -> plt.Figure:
     """
     figure, (left, right) = plt.subplots(1, 2, figsize=(15, 4.8), gridspec_kw=dict(width_ratios=(1.3, 1)))
     y = np.arange(len(stages))[::-1]
-    left.barh(y, stages["bytes"], color=["0.45"] + ["C0"] * (len(stages) - 1), height=0.6)
+    colours = ["0.35"] + ["C0"] * (len(stages) - 1)
+    left.hlines(y, stages["bytes"], stages["bytes"].max(), color="0.8", lw=1, zorder=1)  # how far each step came down
+    left.scatter(stages["bytes"], y, s=60, color=colours, zorder=3)
     for position, row in zip(y, stages.itertuples()):
         text = (f"{row.bytes:,.0f} B · {row.smaller:.0f}x smaller · {row.bits_per_weight:.1f} bits per kept weight"
                 if row.Index else f"{row.bytes:,.0f} B · 32 bits per weight")
-        left.annotate(text, (row.bytes, position), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
+        left.annotate(text, (row.bytes, position), xytext=(0, 9), textcoords="offset points", ha="left" if row.Index
+                      else "right", va="bottom", fontsize=9)
     left.set_xscale("log")
-    left.set_xlim(10 ** np.floor(np.log10(stages["bytes"].min())), stages["bytes"].max() * 1.1)
+    low, high = stages["bytes"].min(), stages["bytes"].max()
+    left.set_xlim(low / 1.6, high * 1.6)
+    left.set_ylim(-0.6, len(stages) - 0.3)
     left.set_yticks(y, [f"{i + 1}. {stage}" for i, stage in enumerate(stages["stage"])])
-    left.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
-        lambda b, _: f"{b / 1e6:g} MB" if b >= 1e6 else f"{b / 1e3:g} kB"))
+    left.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_bytes_label))
     left.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     left.grid(axis="y", visible=False)
-    left.set(xlabel="bytes (log scale)", title="bytes after each step")
-    for text in left.texts:  # a label that would leave the axis goes inside its bar, in white
-        if text.xy[0] > stages["bytes"].max() / 5:
-            text.xyann = (-4, 0)
-            text.set(horizontalalignment="right", color="white")
+    left.set(xlabel="bytes (log scale: each step divides)", title="bytes after each step")
     steps = np.arange(len(accuracies))
     errors = {column: 100 * (1 - accuracies[column].to_numpy()) for column in ("validation_accuracy", "accuracy")}
     for column, label, marker in (("validation_accuracy", "validation", "o"), ("accuracy", "test", "s")):
@@ -1257,7 +1263,7 @@ def pipeline(stages: pd.DataFrame, accuracies: pd.DataFrame) -> plt.Figure:
     _accuracy_axis(right)
     right.set_xticks(steps, accuracies["step"], rotation=20, ha="right")
     right.set_xlim(-0.5, len(steps) - 0.5)
-    right.set(ylabel="error (%), log, better ↑", title="accuracy after each step that changes the weights")
+    right.set(ylabel="error (%), log, better ↑", title="accuracy after each step")
     right.legend(fontsize=9, loc="lower right")
     figure.tight_layout()
     return figure

@@ -119,5 +119,6 @@ def test_deployment_table_measures_each_form_read_back(tmp_path):
     assert at.loc[("w95", "CSR"), "accuracy"] == evaluate(pruned, data) and at.loc[("w95", "CSR"), "agrees"] == 1.0
     assert at.loc[("w95", "Deep Compression"), "accuracy"] == evaluate(shared_network(pruned, 3), data)
     assert (table["latency_ms"] > 0).all() and (table["batch_ms"] > 0).all()
+    assert (table["latency_iqr_ms"] >= 0).all() and (table["batch_iqr_ms"] >= 0).all()
     with pytest.raises(ValueError, match="lacks the keys"):
         deployment_table([dict(name="x", net=dense)], tmp_path, data, data)
