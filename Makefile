@@ -1,13 +1,15 @@
 # The few commands a user types. Each one creates the environment first if it is missing.
-#   make run   execute every notebook on real MNIST (copies in build/), print what it produced
-#   make test  unit tests, then every notebook under nbmake, then the browser test
+#   make run   execute every notebook on real MNIST (copies in build/executed/, a progress bar each), print what it produced
+#   make test  unit tests, then every notebook under nbmake (copies in build/executed/), the site, then the browser tests
+#   make site  the static site of the executed notebooks in build/site/ (after make test or make run)
 #   make lab   open JupyterLab on notebooks/
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 NOTEBOOKS = $(sort $(wildcard notebooks/[0-9]*.ipynb))
+EXECUTED  = build/executed
 
-.PHONY: run test unit notebooks browser lab results recipe benchmark clean
+.PHONY: run test unit notebooks browser lab site results recipe benchmark clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,10 +20,17 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/python -m helpers.run $(NOTEBOOKS)
 
+# the notebooks are executed once, as copies in build/executed/ (nbmake --overwrite writes the outputs into the
+# copies, never into notebooks/); the site is built from those copies
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -m "not browser"
-	$(BIN)/python -m pytest --nbmake --nbmake-timeout=1800 --durations=0 -p no:cacheprovider $(NOTEBOOKS)
+	rm -rf $(EXECUTED) && mkdir -p $(EXECUTED) && cp $(NOTEBOOKS) $(EXECUTED)/
+	$(BIN)/python -m pytest --nbmake --overwrite --nbmake-timeout=1800 --durations=0 -p no:cacheprovider $(EXECUTED)/*.ipynb
+	$(BIN)/python -m helpers.site
 	$(BIN)/python -m pytest -m browser -rs
+
+site: $(BIN)/.installed
+	$(BIN)/python -m helpers.site
 
 unit: $(BIN)/.installed
 	$(BIN)/python -m pytest -m "not browser"

