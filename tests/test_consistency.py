@@ -84,3 +84,13 @@ def test_readme_names_the_commands_ci_runs():
 def test_readme_speed_table_is_the_one_made_from_docs_benchmarks_csv():
     table = pandas.read_csv(ROOT / "docs" / "benchmarks.csv")
     assert markdown(table) in (ROOT / "README.md").read_text(), "run make benchmark, copy build/benchmarks.csv to docs/"
+
+
+def test_readme_links_each_notebooks_page_on_the_site():
+    owner, repository = OWNER_REPO.split("/")
+    pages = f"https://{owner}.github.io/{repository}"
+    readme = (ROOT / "README.md").read_text()
+    for path in NOTEBOOKS:
+        row = next(line for line in readme.splitlines() if line.startswith(f"| [{path.name[:2]} · "))
+        assert f"[page]({pages}/{path.stem}.html)" in row, f"the README's row for {path.name} does not link its page"
+    assert f"{pages}/index.html" in readme
