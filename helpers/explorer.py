@@ -12,10 +12,18 @@ of figure, the size at which the inline backend shows figures), so they are
 sharp on ordinary and high-density screens alike. The weight histograms and the
 accuracy curve are drawn once; each new k redraws only what changes (blitting).
 
+Given calibration images from the training split (`explore(net, test,
+calibration=...)`), it also offers the data-aware criteria of notebook 06 and
+the repair of notebook 07 (the survivors refit by least squares); without them
+only the criteria that need no data. A pin keeps one setting beside the current
+one, in the readout and on the curve. The cache keeps the `CACHE_SIZE` settings
+shown last, so playing for an hour cannot exhaust memory.
+
 Tests drive it without a browser through its attributes: `.k`, `.method`,
-`.scope` (the controls), `.result` (the numbers shown), and through stable CSS
-classes for browser tests (`pm-k`, `pm-method`, `pm-scope`, `pm-readout`,
-`pm-histograms`, `pm-pixels`, `pm-digits`, `pm-curve`).
+`.scope`, `.criterion`, `.repair` (the controls), `.pin()` / `.unpin()`,
+`.result` (the numbers shown), and through stable CSS classes for browser tests
+(`pm-k`, `pm-method`, `pm-scope`, `pm-criterion`, `pm-repair`, `pm-pin`,
+`pm-readout`, `pm-pinned`, `pm-histograms`, `pm-pixels`, `pm-digits`, `pm-curve`).
 
 Used in 02_weight_pruning and 03_unit_pruning.
 """
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import io
 import struct
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -39,8 +48,10 @@ from torch import nn
 from helpers import plots
 from helpers.config import K_LIST
 from helpers.data import Split
+from helpers.criteria import CRITERIA, DATA_AWARE, GLOBAL_ONLY
 from helpers.experiments import sweep
 from helpers.pruning import METHODS, SCOPES, Ranking, apply_masks, compact, compression, rank, sparsity, weights_kept
+from helpers.repair import repair
 
 #: CSS pixels per inch of figure: the size at which Jupyter's inline backend shows figures (matplotlib's 100 dpi).
 CSS_DPI = 100
@@ -50,6 +61,9 @@ DEVICE_PIXEL_RATIO = 2
 CHANGE_STYLES = {"break": ("✗", "#c62828"), "fix": ("✓", "#2e7d32"), "other": ("~", "#616161")}
 #: Width in inches of the weight histograms: the explorer's width at `CSS_DPI`, so that they show at 1:1.
 HISTOGRAMS_WIDTH = 9.4
+#: Points kept in the cache, the least recently shown dropped first: about 0.5 MB of pictures each, so an hour
+#: of dragging stays within a few tens of MB.
+CACHE_SIZE = 64
 #: One label column for all controls, so that they line up.
 CONTROL_STYLE = {"description_width": "72px"}
 #: The buttons start where the slider's track does (it keeps 14px for half its handle) and the labels never clip.
@@ -74,7 +88,8 @@ class ChangedDigit(NamedTuple):
 
 @dataclass(frozen=True)
 class Point:
-    """What the explorer shows for one (method, scope, k).
+    """What the explorer shows for one setting: (method, scope, k), the criterion and whether the survivors were
+    repaired.
 
     Attributes:
         accuracy, weights_kept, compression: as `experiments.sweep` measures them,
@@ -90,6 +105,8 @@ class Point:
     method: str
     scope: str
     k: int
+    criterion: str
+    repaired: bool
     accuracy: float
     weights_kept: int
     compression: float
@@ -226,11 +243,20 @@ class Explorer:
         test: the split to evaluate on: the test set (the readout says so).
         digits: how many changed digits to show.
         method, k: where the controls start.
+        calibration: images (or a Split) from the training split, for the data-aware criteria and the repair;
+            None offers only the criteria that need no data, and no repair.
+        cache_size: how many settings the cache keeps (the least recently shown are dropped).
     """
 
-    def __init__(self, net: nn.Module, test: Split, digits: int = 8, method: str = "weight", k: int = 0):
+    def __init__(self, net: nn.Module, test: Split, digits: int = 8, method: str = "weight", k: int = 0,
+                 calibration: Split | torch.Tensor | None = None, cache_size: int = CACHE_SIZE):
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+            raise ValueError(f"cache_size must be a positive integer, got {cache_size!r}")
         self.net = net.eval()
         self.test = test
+        self.cache_size = cache_size
+        images = calibration.images if isinstance(calibration, Split) else calibration
+        self._calibration = None if images is None else images.to(next(net.parameters()).device)
         self.n_digits = digits
         self._device = next(net.parameters()).device
         self._images = test.images.to(self._device)
@@ -242,8 +268,10 @@ class Explorer:
         self.curve = sweep(net, test, K_LIST, METHODS)  # computed once: the curves the ring sits on
         self._histograms = self._histograms_figure(net)
         self._curve = self._curve_figure(k)
-        self._cache: dict[tuple[str, str, int], Point] = {}
-        self._rankings: dict[tuple[str, str], Ranking] = {}
+        self._cache: OrderedDict[tuple, Point] = OrderedDict()
+        self._rankings: dict[tuple[str, str, str], Ranking] = {}
+        self.pinned: Point | None = None
+        self._updating = False
 
         self.k_slider = widgets.IntSlider(value=k, min=0, max=99, step=1, description="k (%)",
                                           continuous_update=False, style=CONTROL_STYLE,
@@ -256,21 +284,39 @@ class Explorer:
         self.scope_buttons = widgets.ToggleButtons(
             options=list(SCOPES), value="layer", description="scope", **buttons,
             tooltips=["k% of each layer", "one threshold for all layers together"])
+        self.criterion_dropdown = widgets.Dropdown(
+            options=self._criteria(method, "layer"), description="criterion", style=CONTROL_STYLE,
+            layout=widgets.Layout(width="300px"),
+            tooltip="the importance score that decides what goes (notebook 06)")
+        self.repair_box = widgets.Checkbox(
+            value=False, description="repair the survivors (notebook 07)", indent=False,
+            disabled=self._calibration is None, layout=widgets.Layout(width="354px", margin="0 0 0 76px"),
+            tooltip=("refit the kept weights on the calibration images" if self._calibration is not None
+                     else "needs calibration images: explore(net, test, calibration=...)"))
+        self.pin_button = widgets.ToggleButton(value=False, description="pin this setting", icon="thumb-tack",
+                                               tooltip="keep this setting beside the current one, for comparison",
+                                               layout=widgets.Layout(width="150px", margin="0 0 0 76px"))
         self.readout = widgets.HTML(layout=widgets.Layout(width="430px"))
+        self.pinned_readout = widgets.HTML(layout=widgets.Layout(width="430px"))
         fit = dict(max_width="100%", height="auto")  # shrinks on a narrow page, keeps its proportions
         self.histograms, self.pixels, self.digits, self.curve_image = (
             widgets.Image(format="png", layout=widgets.Layout(**fit)) for _ in range(4))
         for widget, css in [(self.k_slider, "pm-k"), (self.method_buttons, "pm-method"),
-                            (self.scope_buttons, "pm-scope"), (self.readout, "pm-readout"),
+                            (self.scope_buttons, "pm-scope"), (self.criterion_dropdown, "pm-criterion"),
+                            (self.repair_box, "pm-repair"), (self.pin_button, "pm-pin"),
+                            (self.readout, "pm-readout"), (self.pinned_readout, "pm-pinned"),
                             (self.histograms, "pm-histograms"), (self.pixels, "pm-pixels"),
                             (self.digits, "pm-digits"), (self.curve_image, "pm-curve")]:
             widget.add_class(css)
-        for control in (self.k_slider, self.method_buttons, self.scope_buttons):
+        for control in (self.k_slider, self.method_buttons, self.scope_buttons, self.criterion_dropdown,
+                        self.repair_box):
             control.observe(self._on_change, names="value")
+        self.pin_button.observe(self._on_pin, names="value")
         row = dict(flex_flow="row wrap", align_items="flex-start", grid_gap="4px 16px")
         self.panel = widgets.VBox([
             widgets.HTML(PANEL_CSS, layout=widgets.Layout(display="none")),
-            widgets.HBox([widgets.VBox([self.k_slider, self.method_buttons, self.scope_buttons, self.readout]),
+            widgets.HBox([widgets.VBox([self.k_slider, self.method_buttons, self.scope_buttons, self.criterion_dropdown,
+                                        self.repair_box, self.pin_button, self.readout, self.pinned_readout]),
                           self.curve_image], layout=widgets.Layout(**row)),
             self.histograms,
             widgets.HBox([self.pixels, self.digits], layout=widgets.Layout(**row, align_content="flex-start")),
@@ -284,25 +330,53 @@ class Explorer:
                       lambda self, value: setattr(self.method_buttons, "value", value))
     scope = property(lambda self: self.scope_buttons.value,
                      lambda self, value: setattr(self.scope_buttons, "value", value))
+    criterion = property(lambda self: self.criterion_dropdown.value,
+                         lambda self, value: setattr(self.criterion_dropdown, "value", value))
+    repair = property(lambda self: self.repair_box.value, lambda self, value: setattr(self.repair_box, "value", value))
+
+    def pin(self) -> Point:
+        """Keep the setting shown now beside the current one (in the readout and on the curve); return it."""
+        self.pin_button.value = True
+        return self.pinned
+
+    def unpin(self) -> None:
+        """Drop the pinned setting."""
+        self.pin_button.value = False
+
+    def _criteria(self, method: str, scope: str) -> list[str]:
+        """The criteria the dropdown offers for `method` and `scope` (the data-aware ones only with calibration data)."""
+        return [c for c in CRITERIA[method] if (c not in GLOBAL_ONLY or scope == "global")
+                and (c not in DATA_AWARE[method] or self._calibration is not None)]
 
     def _ipython_display_(self):
         from IPython.display import display
         display(self.panel)
 
     # computing a point ---------------------------------------------------------------------------
-    def point(self, method: str, scope: str, k: int) -> Point:
-        """The (cached) numbers and pictures for one setting."""
+    def point(self, method: str, scope: str, k: int, criterion: str | None = None, repaired: bool = False) -> Point:
+        """The (cached) numbers and pictures for one setting (criterion None: the method's default)."""
         scope = scope if method == "weight" else "layer"
-        key = (method, scope, int(k))
-        if key not in self._cache:
+        criterion = criterion or CRITERIA[method][0]
+        if repaired and self._calibration is None:
+            raise ValueError("repair needs calibration images: explore(net, test, calibration=calibration(train))")
+        key = (method, scope, criterion, bool(repaired), int(k))
+        if key in self._cache:
+            self._cache.move_to_end(key)  # shown again: the most recently used
+        else:
             self._cache[key] = self._compute(*key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)  # the least recently shown goes
         return self._cache[key]
 
     @torch.no_grad()
-    def _compute(self, method: str, scope: str, k: int) -> Point:
-        if (method, scope) not in self._rankings:  # sort once per method and scope, cut at every k
-            self._rankings[method, scope] = rank(self.net, method, scope)
-        pruned = apply_masks(self.net, self._rankings[method, scope].masks(k))
+    def _compute(self, method: str, scope: str, criterion: str, repaired: bool, k: int) -> Point:
+        if (method, scope, criterion) not in self._rankings:  # sort once per setting, cut at every k
+            data = self._calibration if criterion in DATA_AWARE[method] else None
+            self._rankings[method, scope, criterion] = rank(self.net, method, scope, criterion=criterion, data=data)
+        pruned = apply_masks(self.net, self._rankings[method, scope, criterion].masks(k))
+        if repaired:
+            with torch.enable_grad():
+                pruned = repair(self.net, pruned, self._calibration)
         small = compact(pruned)  # the same function, faster: what sweep() evaluates and counts
         predictions = small(self._images).argmax(1)
         accuracy = (predictions == self._labels).sum().item() / len(self._labels)
@@ -314,13 +388,15 @@ class Explorer:
         self._histograms.update(pruned)
         self._now_line.set_xdata([k, k])
         self._now_ring.set_data([k], [max(100 * (1 - accuracy), 0.01)])  # as accuracy_vs_k draws an error of 0
+        self._draw_pin()
         images = {
             "histograms": self._histograms_png.png(),
             "pixels": render(self._pixels_figure(pruned, k)),
             "digits": render(self._digits_figure(shown)),
             "curve": self._curve.png(),
         }
-        return Point(method, scope, k, accuracy, weights_kept(small), compression(small, self.total_weights), units,
+        return Point(method, scope, k, criterion, repaired, accuracy, weights_kept(small),
+                     compression(small, self.total_weights), units,
                      {kind: len(indices) for kind, indices in changes.items()}, shown, images)
 
     # the pictures ---------------------------------------------------------------------------------
@@ -343,15 +419,24 @@ class Explorer:
         figure, axis = plt.subplots(figsize=(4.8, 3.3))
         plt.close(figure)  # kept for redrawing, not shown by the inline backend
         plots.accuracy_vs_k(self.curve, baseline=self.baseline_accuracy, reference=False, axis=axis,
-                            title="one-shot, layer-wise, on the test set")
+                            title="one-shot, layer-wise, default criteria, on the test set")
         axis.title.set_fontsize(10)
         self._curve_lines = list(axis.get_lines())
         self._now_line = axis.axvline(k, color="0.55", lw=1, zorder=0.5)
         self._now_ring, = axis.plot([k], [1.0], "o", ms=12, mfc="none", mew=1.5, color="k", zorder=1,
                                     label="the setting shown")
+        self._pin_mark, = axis.plot([], [], "D", ms=8, mfc="none", mew=1.5, color="#8e24aa", zorder=1,
+                                    label="the pinned setting")
         legend = axis.legend(fontsize=7, loc="upper left")
         # the curves (and the legend over them) are drawn again over the ring and the line: neither hides a curve
-        return Redrawn(figure, lambda: [self._now_line, self._now_ring, *self._curve_lines, legend])
+        return Redrawn(figure, lambda: [self._now_line, self._now_ring, self._pin_mark, *self._curve_lines, legend])
+
+    def _draw_pin(self) -> None:
+        """The pinned setting's mark on the curve (none when nothing is pinned)."""
+        if self.pinned is None:
+            self._pin_mark.set_data([], [])
+        else:
+            self._pin_mark.set_data([self.pinned.k], [max(100 * (1 - self.pinned.accuracy), 0.01)])
 
     def _pixels_figure(self, pruned: nn.Module, k: int) -> plt.Figure:
         figure, axis = plt.subplots(figsize=(3.4, 3.0), layout="constrained")
@@ -383,17 +468,38 @@ class Explorer:
 
     # showing it ---------------------------------------------------------------------------------
     def _on_change(self, change) -> None:
+        if self._updating:  # the criteria offered changed with the method or scope: one update, not two
+            return
+        options = self._criteria(self.method, self.scope if self.method == "weight" else "layer")
+        if list(self.criterion_dropdown.options) != options:
+            self._updating = True
+            try:
+                keep = self.criterion if self.criterion in options else options[0]
+                self.criterion_dropdown.options = options
+                self.criterion_dropdown.value = keep
+            finally:
+                self._updating = False
         self.result = self._show()
+
+    def _on_pin(self, change) -> None:
+        self.pinned = self.result if change["new"] else None
+        self.pin_button.description = "unpin" if self.pinned is not None else "pin this setting"
+        self.result = self._show()
+
+    @staticmethod
+    def _name(point: Point) -> str:
+        return (f"{point.method} pruning, {point.scope}-wise, {point.criterion}"
+                + (", repaired" if point.repaired else ""))
 
     def _show(self) -> Point:
         self.scope_buttons.disabled = self.method != "weight"
-        point = self.point(self.method, self.scope, self.k)
+        point = self.point(self.method, self.scope, self.k, self.criterion, self.repair)
         delta = 100 * (point.accuracy - self.baseline_accuracy)
         units = " · ".join(f"{name}: {alive}" for name, alive in point.units_alive.items())
         (break_mark, break_colour), (fix_mark, fix_colour) = CHANGE_STYLES["break"], CHANGE_STYLES["fix"]
         self.readout.value = (
             f"<div style='font-size:14px;line-height:1.55'>"
-            f"<b>{point.method} pruning, {point.scope}-wise, k = <span class='pm-k-shown'>{point.k}</span>%</b><br>"
+            f"<b>{self._name(point)}, k = <span class='pm-k-shown'>{point.k}</span>%</b><br>"
             f"test accuracy <b class='pm-accuracy'>{100 * point.accuracy:.2f}</b>% "
             f"on the {len(self._labels):,} test images<br>"
             f"{delta:+.2f} points vs unpruned {100 * self.baseline_accuracy:.2f}%<br>"
@@ -407,13 +513,30 @@ class Explorer:
         show_png(self.histograms, point.images["histograms"])
         show_png(self.pixels, point.images["pixels"])
         show_png(self.digits, point.images["digits"])
-        show_png(self.curve_image, point.images["curve"])
+        if self.pinned is None:
+            self.pinned_readout.value = ""
+            show_png(self.curve_image, point.images["curve"])
+        else:  # the curve with both marks, drawn now: the cached picture has no pin
+            pinned = self.pinned
+            self._now_line.set_xdata([point.k, point.k])
+            self._now_ring.set_data([point.k], [max(100 * (1 - point.accuracy), 0.01)])
+            self._draw_pin()
+            show_png(self.curve_image, self._curve.png())
+            self.pinned_readout.value = (
+                f"<div style='font-size:14px;line-height:1.55;color:#8e24aa'>◇ pinned: {self._name(pinned)}, "
+                f"k = {pinned.k}%: <b class='pm-pinned-accuracy'>{100 * pinned.accuracy:.2f}</b>%, "
+                f"{pinned.weights_kept:,} weights kept<br>shown now {100 * (point.accuracy - pinned.accuracy):+.2f} "
+                "points against it</div>")
         return point
 
 
-def explore(net: nn.Module, test: Split, method: str = "weight", k: int = 0) -> Explorer:
+def explore(net: nn.Module, test: Split, method: str = "weight", k: int = 0,
+            calibration: Split | torch.Tensor | None = None) -> Explorer:
     """Build the explorer for `net` on `test`, starting at `method` and `k`; display the returned object.
 
-    Used in 02_weight_pruning and 03_unit_pruning.
+    `calibration` (images from the training split, e.g. `helpers.criteria.calibration(train)`) adds the
+    data-aware criteria and the repair switch.
+
+    Used in 02_weight_pruning, 03_unit_pruning and 07_repair.
     """
-    return Explorer(net, test, method=method, k=k)
+    return Explorer(net, test, method=method, k=k, calibration=calibration)

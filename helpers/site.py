@@ -94,7 +94,7 @@ class StaticWidgets(Preprocessor):
     def _has_controls(self, model_id: str) -> bool:
         state = self._state(model_id)
         if state.get("_model_name") in ("IntSliderModel", "FloatSliderModel", "ToggleButtonsModel", "DropdownModel",
-                                        "ButtonModel", "CheckboxModel"):
+                                        "ButtonModel", "ToggleButtonModel", "CheckboxModel"):
             return True
         return any(self._has_controls(child) for child in state.get("children", []))
 
@@ -138,9 +138,10 @@ class StaticWidgets(Preprocessor):
             shown = " · ".join(f"<b class='pm-chosen'>{html.escape(o)}</b>" if i == chosen else html.escape(o)
                                for i, o in enumerate(options))
             return f"<div class='{classes}'>{label}{shown}</div>"
-        if name in ("ButtonModel",):
-            return f"<span class='{classes}'>[{html.escape(state.get('description', ''))}]</span>"
-        if name in ("CheckboxModel", "ToggleButtonModel"):
+        if name in ("ButtonModel", "ToggleButtonModel"):  # a button as its label; a pressed toggle in bold
+            text = f"[{html.escape(state.get('description', ''))}]"
+            return f"<div class='{classes}'>{f'<b>{text}</b>' if state.get('value') else text}</div>"
+        if name == "CheckboxModel":
             return f"<div class='{classes}'>{label}<b>{'on' if state.get('value') else 'off'}</b></div>"
         return ""
 
@@ -213,6 +214,7 @@ def build(executed: Path | None = None, out: Path | None = None, readme: Path | 
         body, _ = exporter.from_notebook_node(notebook)
         nav = _nav(pages, i)
         body = _offline(body).replace('<script src="mathjax/', MATHJAX_FONTS + '<script src="mathjax/', 1)
+        body = body.replace("</head>", "<link rel='icon' href='data:,'>\n</head>", 1)  # no request for /favicon.ico
         body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
         body = body.replace("</body>", nav + "</body>", 1)
         (out / pages[i][0]).write_text(body, encoding="utf-8")
@@ -235,6 +237,7 @@ def _index(readme: Path, pages: list[tuple[str, str]], out: Path) -> Path:
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'><title>Pruning MNIST</title>"
+        "<link rel='icon' href='data:,'>"
         "<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;line-height:1.5}"
         "img{max-width:100%}</style></head><body>"
         + _offline(markdown2html_mistune(intro))

@@ -202,10 +202,13 @@ def test_scope_is_disabled_for_unit_pruning(setting):
 
 def test_css_classes_for_browser_tests(setting):
     _, _, _, explorer = setting
-    classes = {c for w in (explorer.k_slider, explorer.method_buttons, explorer.scope_buttons, explorer.readout,
-                           explorer.histograms, explorer.pixels, explorer.digits, explorer.curve_image)
+    classes = {c for w in (explorer.k_slider, explorer.method_buttons, explorer.scope_buttons,
+                           explorer.criterion_dropdown, explorer.repair_box, explorer.pin_button, explorer.readout,
+                           explorer.pinned_readout, explorer.histograms, explorer.pixels, explorer.digits,
+                           explorer.curve_image)
                for c in w._dom_classes}
-    assert classes == {"pm-k", "pm-method", "pm-scope", "pm-readout", "pm-histograms", "pm-pixels", "pm-digits", "pm-curve"}
+    assert classes == {"pm-k", "pm-method", "pm-scope", "pm-criterion", "pm-repair", "pm-pin", "pm-readout", "pm-pinned",
+                       "pm-histograms", "pm-pixels", "pm-digits", "pm-curve"}
 
 
 def decode(png: bytes) -> np.ndarray:
@@ -264,3 +267,110 @@ def test_controls_share_one_label_column(setting):
     widths = {control.style.description_width for control in
               (explorer.k_slider, explorer.method_buttons, explorer.scope_buttons)}
     assert len(widths) == 1 and widths != {""}
+
+
+# --- criteria, repair, pin and the bounded cache ------------------------------------------------------------------
+
+from helpers.criteria import CRITERIA, DATA_AWARE  # noqa: E402
+from helpers.pruning import apply_masks, masks_for  # noqa: E402
+from helpers.repair import repair  # noqa: E402
+from helpers.training import evaluate  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def with_calibration(setting):
+    net, test, before, _ = setting
+    calibration = Split(torch.randn(256, 784, generator=torch.Generator().manual_seed(2)), torch.zeros(256).long())
+    return net, test, before, calibration, explore(net, test, calibration=calibration)
+
+
+def test_criteria_offered_follow_the_method_the_scope_and_the_data(setting, with_calibration):
+    _, _, _, plain = setting
+    _, _, _, _, explorer = with_calibration
+    plain.method, plain.scope = "weight", "layer"
+    assert list(plain.criterion_dropdown.options) == ["magnitude", "random"]  # no data: no data-aware criterion
+    explorer.method, explorer.scope = "weight", "layer"
+    assert list(explorer.criterion_dropdown.options) == ["magnitude", "random", "taylor", "obd", "wanda"]
+    explorer.scope = "global"
+    assert "lamp" in explorer.criterion_dropdown.options  # LAMP ranks across layers only
+    explorer.criterion = "lamp"
+    explorer.scope = "layer"  # no longer offered: back to the first criterion, in one update
+    assert explorer.criterion == "magnitude" and explorer.result.criterion == "magnitude"
+    explorer.method = "unit"
+    assert list(explorer.criterion_dropdown.options) == list(CRITERIA["unit"])
+    assert explorer.result.criterion == "l2"
+    explorer.method = "weight"
+
+
+@pytest.mark.parametrize("method, criterion, k", [("weight", "wanda", 90), ("weight", "random", 70),
+                                                  ("unit", "activation", 60), ("unit", "l2_out", 80)])
+def test_a_criterion_gives_the_accuracy_of_its_own_masks(with_calibration, method, criterion, k):
+    net, test, _, calibration, explorer = with_calibration
+    explorer.method, explorer.scope = method, "layer"
+    explorer.criterion = criterion
+    explorer.k = k
+    data = calibration if criterion in DATA_AWARE[method] else None
+    expected = evaluate(apply_masks(net, masks_for(net, k, method, criterion=criterion, data=data)), test)
+    assert explorer.result.criterion == criterion and explorer.result.accuracy == expected
+
+
+def test_repair_gives_the_accuracy_of_the_repaired_network_and_touches_nothing(with_calibration):
+    net, test, before, calibration, explorer = with_calibration
+    explorer.method, explorer.scope, explorer.criterion, explorer.k = "weight", "layer", "magnitude", 95
+    one_shot = explorer.result.accuracy
+    explorer.repair = True
+    expected = evaluate(repair(net, prune(net, 95), calibration.images), test)
+    assert explorer.result.repaired and explorer.result.accuracy == pytest.approx(expected, abs=1 / len(test.labels))
+    assert explorer.result.accuracy != one_shot and "repaired" in explorer.readout.value
+    explorer.repair = False
+    assert explorer.result.accuracy == one_shot  # from the cache: the one-shot point is still the one-shot point
+    for name, t in net.state_dict().items():
+        assert torch.equal(t, before[name])
+
+
+def test_repair_without_calibration_is_disabled_and_refused(setting):
+    _, _, _, explorer = setting
+    assert explorer.repair_box.disabled
+    with pytest.raises(ValueError, match="calibration"):
+        explorer.point("weight", "layer", 90, repaired=True)
+
+
+def test_a_pinned_setting_stays_while_the_controls_move(with_calibration):
+    _, _, _, _, explorer = with_calibration
+    explorer.method, explorer.scope, explorer.criterion, explorer.repair, explorer.k = "weight", "layer", "magnitude", False, 90
+    unpinned_curve = explorer.curve_image.value
+    pinned = explorer.pin()
+    assert pinned == explorer.result and explorer.pin_button.description == "unpin"
+    explorer.method, explorer.k = "unit", 50
+    assert explorer.pinned == pinned and explorer.result.method == "unit"
+    assert f"{100 * pinned.accuracy:.2f}" in explorer.pinned_readout.value
+    assert f"{100 * (explorer.result.accuracy - pinned.accuracy):+.2f}" in explorer.pinned_readout.value
+    assert list(explorer._pin_mark.get_xdata()) == [90]  # the pin's mark on the curve, at its k
+    explorer.method, explorer.k = "weight", 90
+    assert explorer.curve_image.value != unpinned_curve  # the same point, now with the pin drawn
+    explorer.unpin()
+    assert explorer.pinned is None and explorer.pinned_readout.value == ""
+    assert explorer.curve_image.value == unpinned_curve
+
+
+def test_the_cache_keeps_the_settings_shown_last(setting):
+    net, test, _, _ = setting
+    explorer = explorer_module.Explorer(net, test, cache_size=3)
+    for k in (10, 20, 30, 40):
+        explorer.k = k
+    assert [key[-1] for key in explorer._cache] == [20, 30, 40]  # k = 0 and 10 were shown longest ago
+    explorer.k = 20  # shown again: now the most recent
+    explorer.k = 50
+    assert [key[-1] for key in explorer._cache] == [40, 20, 50]
+    with pytest.raises(ValueError, match="cache_size"):
+        explorer_module.Explorer(net, test, cache_size=0)
+
+
+def test_ten_changes_in_a_row_end_in_the_state_of_the_last(setting):
+    net, test, _, explorer = setting
+    explorer.method = "weight"
+    for k in (5, 93, 41, 77, 12, 99, 64, 30, 88, 71):
+        explorer.k = k
+    assert explorer.result.k == 71 and "k = <span class='pm-k-shown'>71</span>%" in explorer.readout.value
+    expected = evaluate(prune(net, 71, "weight"), test)
+    assert f"{100 * expected:.2f}" in explorer.readout.value

@@ -13,13 +13,12 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
+import nbformat
 import pytest
 
 from helpers.config import project_home
 from helpers.run import EXECUTED
 from helpers.site import SITE
-
-pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -53,6 +52,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@pytest.mark.browser
 def test_every_page_of_the_site_shows_everything_offline(site, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -90,7 +90,10 @@ def test_every_page_of_the_site_shows_everything_offline(site, tmp_path):
                     assert fallback not in text, f"{name}: a widget shows as text: {fallback!r}"
                 if name != "index.html":
                     assert page.locator("nav.pm-nav a[href='index.html']").count() == 2, f"{name}: no navigation"
-                    assert page.locator("img").count() > 0, f"{name}: no figure"
+                    executed = nbformat.read(project_home() / EXECUTED / name.replace(".html", ".ipynb"), as_version=4)
+                    figures = sum("image/png" in output.get("data", {}) for cell in executed.cells
+                                  for output in cell.get("outputs", []))
+                    assert page.locator("img").count() >= figures, f"{name}: fewer images than the notebook's {figures} figures"
                 if name.startswith(("02_", "03_")):  # the explorer, drawn from its saved state
                     explorer = page.locator(".pm-explorer").first
                     for css in ("pm-histograms", "pm-pixels", "pm-digits", "pm-curve"):
@@ -111,3 +114,45 @@ def test_every_page_of_the_site_shows_everything_offline(site, tmp_path):
     assert not outside, f"requests left 127.0.0.1: {outside[:5]}"
     assert not failed, f"requests failed: {failed[:5]}"
     assert not errors, f"JavaScript errors: {errors[:5]}"
+
+
+def test_static_widgets_draw_the_saved_state_of_each_kind_of_widget():
+    """Without a browser: the preprocessor turns a saved widget state into HTML that shows that state."""
+    import nbformat
+
+    from helpers.site import LIVE_NOTE, StaticWidgets
+
+    def model(name, **state):
+        return {"model_name": name, "state": {"_model_name": name, "_dom_classes": [f"c-{name}"], **state}}
+
+    state = {
+        "box": model("VBoxModel", children=["IPY_MODEL_slider", "IPY_MODEL_buttons", "IPY_MODEL_pin", "IPY_MODEL_html",
+                                            "IPY_MODEL_image", "IPY_MODEL_bar"]),
+        "slider": model("IntSliderModel", description="k (%)", value=95, min=0, max=99),
+        "buttons": model("ToggleButtonsModel", description="method", _options_labels=["weight", "unit"], index=1),
+        "pin": model("ToggleButtonModel", description="unpin", value=True),
+        "html": model("HTMLModel", value="<i>readout</i>"),
+        "image": {**model("ImageModel", format="png", width="120"),
+                  "buffers": [{"path": ["value"], "encoding": "base64", "data": "iVBORw0KGgo="}]},
+        "bar": model("FloatProgressModel", value=3.0, max=4.0),
+        "tqdm": model("HBoxModel", children=["IPY_MODEL_bar"]),
+    }
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
+    view = {"model_id": "box", "version_major": 2, "version_minor": 0}
+    cells = [nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+        "display_data", data={"application/vnd.jupyter.widget-view+json": {**view, "model_id": m}, "text/plain": "VBox(children=...)"})])
+        for m in ("box", "tqdm", "missing")]
+    notebook.cells = cells
+    processed, _ = StaticWidgets().preprocess(notebook, {})
+    html = processed.cells[0].outputs[0]["data"]["text/html"]
+    assert "k (%)</span> <b>95</b>" in html and "weight · <b class='pm-chosen'>unit</b>" in html
+    assert "<b>[unpin]</b>" in html and "<i>readout</i>" in html
+    assert "src='data:image/png;base64,iVBORw0KGgo='" in html and "width='120'" in html
+    assert "<progress class='c-FloatProgressModel' value='3.0' max='4.0'>" in html and LIVE_NOTE in html
+    tqdm = processed.cells[1].outputs[0]["data"]
+    assert "<progress" in tqdm["text/html"] and LIVE_NOTE not in tqdm["text/html"]  # no control: no note
+    missing = processed.cells[2].outputs[0]["data"]  # no saved state: the text fallback stays
+    assert "text/html" not in missing and missing["text/plain"] == "VBox(children=...)"
+    assert all("application/vnd.jupyter.widget-view+json" not in c.outputs[0]["data"] for c in processed.cells)
+    assert "widgets" not in processed.metadata
