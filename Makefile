@@ -3,13 +3,14 @@
 #   make test  unit tests, then every notebook under nbmake (copies in build/executed/), the site, then the browser tests
 #   make site  the static site of the executed notebooks in build/site/ (after make test or make run)
 #   make lab   open JupyterLab on notebooks/
+#   make explorer  the explorer alone as a web page (Voila, no code shown) at http://localhost:8866
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 NOTEBOOKS = $(sort $(wildcard notebooks/[0-9]*.ipynb))
 EXECUTED  = build/executed
 
-.PHONY: run test unit notebooks browser lab site results recipe benchmark clean
+.PHONY: run test unit notebooks browser lab explorer site results recipe benchmark clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +38,10 @@ unit: $(BIN)/.installed
 
 lab: $(BIN)/.installed
 	$(BIN)/jupyter lab notebooks/
+
+# app/voila/templates/offline: Voila's lab template without its links to a CDN
+explorer: $(BIN)/.installed
+	JUPYTER_PATH=app $(BIN)/voila app/explorer.ipynb --template=offline --port=8866
 
 # 3 seeds of the one-shot (with and without L1), fine-tuned and iterative sweeps, then the criteria and allocation
 # tables of notebook 06, the repair table of notebook 07 and the lottery table of notebook 08, mean ± standard error:

@@ -54,7 +54,7 @@ def run() -> list[dict]:
             how = f"{bits} bits" + (", chosen on validation" if bits == chosen else "")
             rows.append(row(f"weight k=99 fine-tuned, Deep Compression file ({how}), smaller", "file bytes", size,
                             "dense state_dict bytes", dense_bytes, ">= 200", higher_is_better=False))
-            rows.append(row(f"  ... its test accuracy after load_compressed (%)", "%", 100 * accuracy,
+            rows.append(row("  ... its test accuracy after load_compressed (%)", "%", 100 * accuracy,
                             "% fine-tuned, before sharing", 100 * evaluate(tuned, data.test), ">= 98.2 (ratio ~1)"))
         packed = len(lzma.compress(_bytes(csr_state(compact(tuned)))))
         rows.append(row("weight k=99 fine-tuned, CSR + lzma, smaller", "lzma bytes", packed, "dense state_dict bytes",

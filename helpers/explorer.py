@@ -49,7 +49,7 @@ from helpers import plots
 from helpers.config import K_LIST
 from helpers.data import Split
 from helpers.criteria import CRITERIA, DATA_AWARE, GLOBAL_ONLY
-from helpers.experiments import sweep
+from helpers.experiments import sweep, verdict
 from helpers.pruning import METHODS, SCOPES, Ranking, apply_masks, compact, compression, rank, sparsity, weights_kept
 from helpers.repair import repair
 
@@ -64,6 +64,8 @@ HISTOGRAMS_WIDTH = 9.4
 #: Points kept in the cache, the least recently shown dropped first: about 0.5 MB of pictures each, so an hour
 #: of dragging stays within a few tens of MB.
 CACHE_SIZE = 64
+#: Criteria whose score needs the labels of the calibration images (a loss), not only the images.
+NEEDS_LABELS = ("taylor",)
 #: One label column for all controls, so that they line up.
 CONTROL_STYLE = {"description_width": "72px"}
 #: The buttons start where the slider's track does (it keeps 14px for half its handle) and the labels never clip.
@@ -243,8 +245,9 @@ class Explorer:
         test: the split to evaluate on: the test set (the readout says so).
         digits: how many changed digits to show.
         method, k: where the controls start.
-        calibration: images (or a Split) from the training split, for the data-aware criteria and the repair;
-            None offers only the criteria that need no data, and no repair.
+        calibration: a Split from the training split (or its images alone), for the data-aware criteria and the
+            repair; "taylor" needs the labels too (a Split). None offers only the criteria that need no data, and
+            no repair.
         cache_size: how many settings the cache keeps (the least recently shown are dropped).
     """
 
@@ -255,8 +258,12 @@ class Explorer:
         self.net = net.eval()
         self.test = test
         self.cache_size = cache_size
+        device = next(net.parameters()).device
         images = calibration.images if isinstance(calibration, Split) else calibration
-        self._calibration = None if images is None else images.to(next(net.parameters()).device)
+        self._calibration = None if images is None else images.to(device)
+        # with labels too ("taylor" needs a loss); an image tensor alone offers the criteria that need no labels
+        self._labelled = (Split(self._calibration, calibration.labels.to(device)) if isinstance(calibration, Split)
+                          else None)
         self.n_digits = digits
         self._device = next(net.parameters()).device
         self._images = test.images.to(self._device)
@@ -346,7 +353,8 @@ class Explorer:
     def _criteria(self, method: str, scope: str) -> list[str]:
         """The criteria the dropdown offers for `method` and `scope` (the data-aware ones only with calibration data)."""
         return [c for c in CRITERIA[method] if (c not in GLOBAL_ONLY or scope == "global")
-                and (c not in DATA_AWARE[method] or self._calibration is not None)]
+                and (c not in DATA_AWARE[method] or self._calibration is not None)
+                and (c not in NEEDS_LABELS or self._labelled is not None)]
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -371,8 +379,10 @@ class Explorer:
     @torch.no_grad()
     def _compute(self, method: str, scope: str, criterion: str, repaired: bool, k: int) -> Point:
         if (method, scope, criterion) not in self._rankings:  # sort once per setting, cut at every k
-            data = self._calibration if criterion in DATA_AWARE[method] else None
-            self._rankings[method, scope, criterion] = rank(self.net, method, scope, criterion=criterion, data=data)
+            data = (self._labelled if criterion in NEEDS_LABELS else
+                    self._calibration if criterion in DATA_AWARE[method] else None)
+            with torch.enable_grad():  # Taylor scores are gradients
+                self._rankings[method, scope, criterion] = rank(self.net, method, scope, criterion=criterion, data=data)
         pruned = apply_masks(self.net, self._rankings[method, scope, criterion].masks(k))
         if repaired:
             with torch.enable_grad():
@@ -526,7 +536,8 @@ class Explorer:
                 f"<div style='font-size:14px;line-height:1.55;color:#8e24aa'>◇ pinned: {self._name(pinned)}, "
                 f"k = {pinned.k}%: <b class='pm-pinned-accuracy'>{100 * pinned.accuracy:.2f}</b>%, "
                 f"{pinned.weights_kept:,} weights kept<br>shown now {100 * (point.accuracy - pinned.accuracy):+.2f} "
-                "points against it</div>")
+                f"points against it: <span class='pm-verdict'>{verdict(point.accuracy, pinned.accuracy, len(self._labels))}"
+                "</span> (the series' noise rule)</div>")
         return point
 
 

@@ -33,7 +33,7 @@ from torch import nn
 from helpers.compression import BITS, load_compressed, save_compressed
 from helpers.data import Split
 from helpers.deploy import csr_state, from_csr_state, time_calls, to_inference
-from helpers.model import architecture, linear_layers, make_mlp, write_atomically
+from helpers.model import architecture, make_mlp, write_atomically
 from helpers.pruning import compact
 
 __all__ = ["to_onnx", "onnx_session", "run_onnx", "to_int8", "FORMS", "ship", "open_shipped", "deployment_table"]

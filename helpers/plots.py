@@ -1243,7 +1243,7 @@ def pipeline(stages: pd.DataFrame, accuracies: pd.DataFrame) -> plt.Figure:
     left.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_bytes_label))
     left.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     left.grid(axis="y", visible=False)
-    left.set(xlabel="bytes (log scale: each step divides)", title="bytes after each step")
+    left.set(xlabel="bytes (log scale)", title="bytes after each step")
     steps = np.arange(len(accuracies))
     errors = {column: 100 * (1 - accuracies[column].to_numpy()) for column in ("validation_accuracy", "accuracy")}
     for column, label, marker in (("validation_accuracy", "validation", "o"), ("accuracy", "test", "s")):

@@ -43,6 +43,44 @@ IMAGE_HASH = """async (img) => {
 }"""
 
 
+def stop(server: subprocess.Popen, timeout: float = 10) -> None:
+    """End a server started with start_new_session=True, and everything it started: TERM, then KILL."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def only_local(outside: list):
+    """A Playwright route handler that lets requests to 127.0.0.1 (and data:, about:) through and aborts any other,
+    recording its URL in `outside`."""
+    def route(route):
+        where = urlparse(route.request.url)
+        if where.hostname == "127.0.0.1" or where.scheme not in ("http", "https", "ws", "wss"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+    return route
+
+
+def wait_until_up(server: subprocess.Popen, status_url: str, log: Path, timeout: float = 60) -> None:
+    """Wait until `status_url` answers with HTTP 200; raise with the end of the server's log if it never does."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(status_url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"the server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.3)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -79,16 +117,7 @@ def jupyterlab(tmp_path):
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"JupyterLab did not start: {(tmp_path / 'jupyterlab.log').read_text()[-2000:]}")
-                time.sleep(0.3)
+        wait_until_up(server, f"{url}/api/status?token={token}", tmp_path / "jupyterlab.log")
         yield url, token
     finally:
         try:
@@ -98,13 +127,7 @@ def jupyterlab(tmp_path):
             server.wait(timeout=20)
         except Exception:
             pass
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        stop(server)
         log.close()
 
 

@@ -27,7 +27,7 @@ def test_there_are_notebooks_in_reading_order():
     assert [p.name[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + [ROOT / "app" / "explorer.ipynb"], ids=lambda p: p.name)
 def test_notebook_committed_without_outputs_or_widget_state(path):
     notebook = json.loads(path.read_text())
     for cell in notebook["cells"]:

@@ -274,6 +274,7 @@ def test_controls_share_one_label_column(setting):
 from helpers.criteria import CRITERIA, DATA_AWARE  # noqa: E402
 from helpers.pruning import apply_masks, masks_for  # noqa: E402
 from helpers.repair import repair  # noqa: E402
+from helpers.experiments import verdict  # noqa: E402
 from helpers.training import evaluate  # noqa: E402
 
 
@@ -291,6 +292,8 @@ def test_criteria_offered_follow_the_method_the_scope_and_the_data(setting, with
     assert list(plain.criterion_dropdown.options) == ["magnitude", "random"]  # no data: no data-aware criterion
     explorer.method, explorer.scope = "weight", "layer"
     assert list(explorer.criterion_dropdown.options) == ["magnitude", "random", "taylor", "obd", "wanda"]
+    images_only = explore(setting[0], setting[1], calibration=explorer._calibration)  # no labels: no Taylor
+    assert "taylor" not in images_only.criterion_dropdown.options and "wanda" in images_only.criterion_dropdown.options
     explorer.scope = "global"
     assert "lamp" in explorer.criterion_dropdown.options  # LAMP ranks across layers only
     explorer.criterion = "lamp"
@@ -303,13 +306,14 @@ def test_criteria_offered_follow_the_method_the_scope_and_the_data(setting, with
 
 
 @pytest.mark.parametrize("method, criterion, k", [("weight", "wanda", 90), ("weight", "random", 70),
-                                                  ("unit", "activation", 60), ("unit", "l2_out", 80)])
+                                                  ("weight", "taylor", 90), ("unit", "activation", 60),
+                                                  ("unit", "l2_out", 80), ("unit", "taylor", 60)])
 def test_a_criterion_gives_the_accuracy_of_its_own_masks(with_calibration, method, criterion, k):
     net, test, _, calibration, explorer = with_calibration
     explorer.method, explorer.scope = method, "layer"
     explorer.criterion = criterion
     explorer.k = k
-    data = calibration if criterion in DATA_AWARE[method] else None
+    data = calibration if criterion in DATA_AWARE[method] else None  # a Split: Taylor uses its labels
     expected = evaluate(apply_masks(net, masks_for(net, k, method, criterion=criterion, data=data)), test)
     assert explorer.result.criterion == criterion and explorer.result.accuracy == expected
 
@@ -345,6 +349,8 @@ def test_a_pinned_setting_stays_while_the_controls_move(with_calibration):
     assert explorer.pinned == pinned and explorer.result.method == "unit"
     assert f"{100 * pinned.accuracy:.2f}" in explorer.pinned_readout.value
     assert f"{100 * (explorer.result.accuracy - pinned.accuracy):+.2f}" in explorer.pinned_readout.value
+    words = verdict(explorer.result.accuracy, pinned.accuracy, len(explorer._labels))
+    assert f"<span class='pm-verdict'>{words}</span>" in explorer.pinned_readout.value
     assert list(explorer._pin_mark.get_xdata()) == [90]  # the pin's mark on the curve, at its k
     explorer.method, explorer.k = "weight", 90
     assert explorer.curve_image.value != unpinned_curve  # the same point, now with the pin drawn

@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
-from pathlib import Path
-from urllib.parse import urlparse
 
 import nbformat
 import pytest
@@ -19,11 +17,8 @@ import pytest
 from helpers.config import project_home
 from helpers.run import EXECUTED
 from helpers.site import SITE
+from test_browser import ARGS, CHROMIUM, only_local  # tests/ is on sys.path under pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 FALLBACKS = ("VBox(children=", "HBox(children=", "IntSlider(value=", "Error displaying widget", "Loading widget")
 
 
@@ -61,19 +56,11 @@ def test_every_page_of_the_site_shows_everything_offline(site, tmp_path):
     shots.mkdir(parents=True, exist_ok=True)
     outside, errors, failed = [], [], []
 
-    def only_local(route):
-        where = urlparse(route.request.url)
-        if where.hostname == "127.0.0.1" or where.scheme not in ("http", "https", "ws", "wss"):  # data:, about:
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route("**/*", only_local)
+            context.route("**/*", only_local(outside))
             page = context.new_page()
             page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
             page.on("console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)

