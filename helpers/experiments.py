@@ -518,6 +518,18 @@ def verdict(a: float, b: float, n: int, higher: str = "higher", lower: str = "lo
     return "indistinguishable" if abs(gap) <= threshold / 2 else "within the noise"
 
 
+def phrase(word: str) -> str:
+    """A `verdict` as words that go before the thing compared with: "indistinguishable from", "within the noise of";
+    `higher` and `lower` words (e.g. "above", "higher than") are returned as they are.
+
+    >>> phrase("indistinguishable"), phrase("within the noise"), phrase("above")
+    ('indistinguishable from', 'within the noise of', 'above')
+
+    Used in 05-09, to write sentences such as "98.10% is indistinguishable from the dense network's".
+    """
+    return {"indistinguishable": "indistinguishable from", "within the noise": "within the noise of"}.get(word, word)
+
+
 def differs(a: float, b: float, n: int) -> bool:
     """True when accuracies `a` and `b` (each on `n` images) differ by more than the noise rule allows."""
     return abs(a - b) > noise(a, b, n)

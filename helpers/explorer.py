@@ -396,9 +396,7 @@ class Explorer:
         table = sparsity(pruned).set_index("layer")
         units = {name: int(row["alive"]) for name, row in table.drop(index="total").iterrows()}
         self._histograms.update(pruned)
-        self._now_line.set_xdata([k, k])
-        self._now_ring.set_data([k], [max(100 * (1 - accuracy), 0.01)])  # as accuracy_vs_k draws an error of 0
-        self._draw_pin()
+        self._place_marks(k, accuracy)
         images = {
             "histograms": self._histograms_png.png(),
             "pixels": render(self._pixels_figure(pruned, k)),
@@ -441,12 +439,13 @@ class Explorer:
         # the curves (and the legend over them) are drawn again over the ring and the line: neither hides a curve
         return Redrawn(figure, lambda: [self._now_line, self._now_ring, self._pin_mark, *self._curve_lines, legend])
 
-    def _draw_pin(self) -> None:
-        """The pinned setting's mark on the curve (none when nothing is pinned)."""
-        if self.pinned is None:
-            self._pin_mark.set_data([], [])
-        else:
-            self._pin_mark.set_data([self.pinned.k], [max(100 * (1 - self.pinned.accuracy), 0.01)])
+    def _place_marks(self, k: int, accuracy: float) -> None:
+        """The line and the ring at the setting shown, and the pinned setting's diamond (none when nothing is
+        pinned). Errors are drawn as accuracy_vs_k draws them: an error of 0 at 0.01%."""
+        self._now_line.set_xdata([k, k])
+        self._now_ring.set_data([k], [max(100 * (1 - accuracy), 0.01)])
+        pinned = [] if self.pinned is None else [self.pinned.k]
+        self._pin_mark.set_data(pinned, [max(100 * (1 - self.pinned.accuracy), 0.01)] if pinned else [])
 
     def _pixels_figure(self, pruned: nn.Module, k: int) -> plt.Figure:
         figure, axis = plt.subplots(figsize=(3.4, 3.0), layout="constrained")
@@ -528,9 +527,7 @@ class Explorer:
             show_png(self.curve_image, point.images["curve"])
         else:  # the curve with both marks, drawn now: the cached picture has no pin
             pinned = self.pinned
-            self._now_line.set_xdata([point.k, point.k])
-            self._now_ring.set_data([point.k], [max(100 * (1 - point.accuracy), 0.01)])
-            self._draw_pin()
+            self._place_marks(point.k, point.accuracy)
             show_png(self.curve_image, self._curve.png())
             self.pinned_readout.value = (
                 f"<div style='font-size:14px;line-height:1.55;color:#8e24aa'>◇ pinned: {self._name(pinned)}, "

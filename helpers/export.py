@@ -101,12 +101,12 @@ def to_int8(net: nn.Module) -> nn.Module:
 FORMS = ("state_dict", "CSR", "Deep Compression", "compacted", "ONNX, masked", "ONNX", "int8")
 
 
-def _mlp_from_state(state: dict[str, torch.Tensor]) -> nn.Sequential:
-    """The series' MLP with the widths the weights in `state` have, loaded with them."""
-    weights = [state[key] for key in sorted((k for k in state if k.endswith("weight")), key=lambda k: int(k.split(".")[0]))]
-    net = make_mlp(tuple(w.shape[0] for w in weights[:-1]), inputs=weights[0].shape[1], classes=weights[-1].shape[0])
-    net.load_state_dict(state)
-    return net
+def _mlp_for(state: dict, suffix: str, weight=lambda value: value) -> nn.Sequential:
+    """An empty MLP of this series with the widths of the weights stored under the keys ending in `suffix` (layer
+    order: the number before the first dot); `weight` picks the weight tensor out of each value."""
+    shapes = [weight(state[key]).shape for key in sorted((k for k in state if k.endswith(suffix)),
+                                                         key=lambda k: int(k.split(".")[0]))]
+    return make_mlp(tuple(s[0] for s in shapes[:-1]), inputs=shapes[0][1], classes=shapes[-1][0])
 
 
 def ship(net: nn.Module, form: str, path: str | Path, bits: int = BITS) -> int:
@@ -154,13 +154,12 @@ def open_shipped(path: str | Path, form: str) -> Callable[[torch.Tensor], torch.
             state = torch.load(path, map_location="cpu", weights_only=True)
         if form == "CSR":
             model = from_csr_state(state)
-        elif form == "int8":
-            shapes = {k: v for k, v in state.items() if k.endswith("_packed_params._packed_params")}
-            widths = [shapes[k][0].shape for k in sorted(shapes, key=lambda k: int(k.split(".")[0]))]  # (weight, bias)
-            model = to_int8(make_mlp(tuple(w[0] for w in widths[:-1]), inputs=widths[0][1], classes=widths[-1][0]))
+        elif form == "int8":  # packed parameters are (weight, bias)
+            model = to_int8(_mlp_for(state, "_packed_params._packed_params", weight=lambda packed: packed[0]))
             model.load_state_dict(state)
         else:
-            model = _mlp_from_state(state)
+            model = _mlp_for(state, "weight")
+            model.load_state_dict(state)
             if form == "compacted":
                 model = to_inference(model)
     model.eval()
@@ -172,10 +171,9 @@ def open_shipped(path: str | Path, form: str) -> Callable[[torch.Tensor], torch.
     return run
 
 
-def _accuracy(run: Callable[[torch.Tensor], torch.Tensor], data: Split, batch_size: int = 10_000) -> float:
-    correct = sum(int((run(data.images[i:i + batch_size]).argmax(1) == data.labels[i:i + batch_size].cpu()).sum())
-                  for i in range(0, len(data), batch_size))
-    return correct / len(data)
+def _share(predicted: torch.Tensor, expected: torch.Tensor) -> float:
+    """The share of `predicted` equal to `expected` (as `training.evaluate` counts: right / all)."""
+    return int((predicted == expected.cpu()).sum()) / len(expected)
 
 
 def deployment_table(networks: Sequence[dict], folder: str | Path, validation: Split, test: Split,
@@ -200,24 +198,25 @@ def deployment_table(networks: Sequence[dict], folder: str | Path, validation: S
     """
     folder = Path(folder)
     rows, runs = [], {}
-    one = test.images[:single].cpu()
+    images = test.images.cpu()
+    one = images[:single]
     for i, network in enumerate(networks):
         missing = {"name", "method", "k", "procedure", "net", "forms"} - set(network)
         if missing:
             raise ValueError(f"network {i} lacks the keys {sorted(missing)}")
         with torch.no_grad():
-            expected = copy.deepcopy(network["net"]).cpu()(test.images.cpu()).argmax(1)
+            expected = copy.deepcopy(network["net"]).cpu()(images).argmax(1)
         for form in network["forms"]:
             path = folder / f"{i}-{form.replace(', ', '-').replace(' ', '-')}.bin"
             size = ship(network["net"], form, path, **({"bits": network["bits"]} if "bits" in network else {}))
             run = open_shipped(path, form)
             key = f"{i}: {form}"
             runs[key] = run
+            predicted = run(images).argmax(1)
             rows.append(dict(name=network["name"], method=network["method"], k=network["k"],
                              procedure=network["procedure"], form=form, bytes=size,
-                             validation_accuracy=_accuracy(run, validation), accuracy=_accuracy(run, test),
-                             agrees=float((run(test.images.cpu()).argmax(1) == expected).float().mean()), key=key))
-    images = test.images.cpu()
+                             validation_accuracy=_share(run(validation.images).argmax(1), validation.labels),
+                             accuracy=_share(predicted, test.labels), agrees=_share(predicted, expected), key=key))
 
     def one_by_one(run):
         return lambda: [run(one[j:j + 1]) for j in range(len(one))]

@@ -71,7 +71,7 @@ class StaticWidgets(Preprocessor):
 
     def preprocess(self, nb, resources):
         saved = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-        self.models = {model_id: model for model_id, model in saved.items()}
+        self.models = dict(saved)
         nb, resources = super().preprocess(nb, resources)
         nb.metadata.pop("widgets", None)  # nothing left refers to it
         return nb, resources
