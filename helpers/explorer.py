@@ -9,29 +9,46 @@ network it was given is never modified.
 The pictures are PNGs rendered for `DEVICE_PIXEL_RATIO` device pixels per CSS
 pixel and displayed at their intended CSS size (`CSS_DPI` CSS pixels per inch
 of figure, the size at which the inline backend shows figures), so they are
-sharp on ordinary and high-density screens alike. The weight histograms and the
-accuracy curve are drawn once; each new k redraws only what changes (blitting).
+sharp on ordinary and high-density screens alike. Every figure is laid out
+once; each new setting redraws only what changes (blitting), and the readout is
+sent before the pictures are drawn.
+
+While the k handle is dragged in a browser, the readout and the curve's ring
+show an estimate on a fixed subset of `ESTIMATE_IMAGES` test images, labelled
+as such; the exact figures and the pictures follow when no new value has come
+for `SETTLE_SECONDS`. (From Python, every change is exact at once.)
 
 Given calibration images from the training split (`explore(net, test,
-calibration=...)`), it also offers the data-aware criteria of notebook 06 and
-the repair of notebook 07 (the survivors refit by least squares); without them
-only the criteria that need no data. A pin keeps one setting beside the current
-one, in the readout and on the curve. The cache keeps the `CACHE_SIZE` settings
-shown last, so playing for an hour cannot exhaust memory.
+calibration=...)`), it also offers the data-aware criteria of notebook 06, the
+repair of notebook 07 (the survivors refit by least squares) and a per-layer
+mode whose sliders the "fill" button sets from notebook 06's sensitivity
+allocation; without them only the criteria that need no data. Given the
+training split (`train=...`), a button fine-tunes the pruned network shown for
+one epoch in a background thread, with a progress bar and a cancel button, and
+the readout puts the recovered accuracy beside the one-shot one. A pin keeps
+one setting beside the current one, in the readout and on the curve. The cache
+keeps the `CACHE_SIZE` settings shown last, so playing for an hour cannot
+exhaust memory; the trained network is never modified.
 
 Tests drive it without a browser through its attributes: `.k`, `.method`,
-`.scope`, `.criterion`, `.repair` (the controls), `.pin()` / `.unpin()`,
-`.result` (the numbers shown), and through stable CSS classes for browser tests
-(`pm-k`, `pm-method`, `pm-scope`, `pm-criterion`, `pm-repair`, `pm-pin`,
-`pm-readout`, `pm-pinned`, `pm-histograms`, `pm-pixels`, `pm-digits`, `pm-curve`).
+`.scope`, `.criterion`, `.repair`, `.per_layer`, `.layer_k` (the controls),
+`.fill()`, `.fine_tune()`, `.cancel()`, `.pin()` / `.unpin()`, `.result` (the
+numbers shown), and through stable CSS classes for browser tests (`pm-k`,
+`pm-per-layer`, `pm-layer-k1`..., `pm-fill`, `pm-method`, `pm-scope`,
+`pm-criterion`, `pm-repair`, `pm-fine-tune`, `pm-cancel`, `pm-progress`,
+`pm-tune-status`, `pm-pin`, `pm-readout`, `pm-pinned`, `pm-histograms`,
+`pm-pixels`, `pm-digits`, `pm-curve`).
 
-Used in 02_weight_pruning and 03_unit_pruning.
+Used in 02_weight_pruning, 03_unit_pruning, 07_repair and the app (app/explorer.ipynb).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import math
 import struct
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +56,7 @@ from typing import NamedTuple
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -49,9 +67,11 @@ from helpers import plots
 from helpers.config import K_LIST
 from helpers.data import Split
 from helpers.criteria import CRITERIA, DATA_AWARE, GLOBAL_ONLY
-from helpers.experiments import sweep, verdict
-from helpers.pruning import METHODS, SCOPES, Ranking, apply_masks, compact, compression, rank, sparsity, weights_kept
+from helpers.experiments import FINE_TUNE, SENSITIVITY_KS, allocate, fine_tune, sensitivity, sweep, verdict
+from helpers.pruning import (METHODS, SCOPES, Ranking, apply_masks, check_k, compact, compression, prunable_layers,
+                             rank, weights_kept)
 from helpers.repair import repair
+from helpers.training import RECIPE
 
 #: CSS pixels per inch of figure: the size at which Jupyter's inline backend shows figures (matplotlib's 100 dpi).
 CSS_DPI = 100
@@ -64,6 +84,14 @@ HISTOGRAMS_WIDTH = 9.4
 #: Points kept in the cache, the least recently shown dropped first: about 0.5 MB of pictures each, so an hour
 #: of dragging stays within a few tens of MB.
 CACHE_SIZE = 64
+#: Test images (a fixed random subset) that the estimates shown while the handle is dragged are measured on.
+ESTIMATE_IMAGES = 1_000
+#: Seconds without a new value after which the exact figures replace the estimate (the handle rests).
+SETTLE_SECONDS = 0.08
+#: Epochs of the fine-tune button (the recipe is `experiments.FINE_TUNE`'s).
+FINE_TUNE_EPOCHS = 1
+#: Training steps between two moves of the fine-tune's progress bar (and two looks at its cancel button).
+TUNE_EVERY = 5
 #: Criteria whose score needs the labels of the calibration images (a loss), not only the images.
 NEEDS_LABELS = ("taylor",)
 #: One label column for all controls, so that they line up.
@@ -91,7 +119,8 @@ class ChangedDigit(NamedTuple):
 @dataclass(frozen=True)
 class Point:
     """What the explorer shows for one setting: (method, scope, k), the criterion and whether the survivors were
-    repaired.
+    repaired. With one k per hidden layer (`layer_k`), `k` is the percentage of the hidden layers' weights (units
+    for unit pruning) pruned in all, which places the point on the curve.
 
     Attributes:
         accuracy, weights_kept, compression: as `experiments.sweep` measures them,
@@ -102,11 +131,13 @@ class Point:
             `classify_changes`); "fix" - "break" is the change in correct digits.
         shown: the changed digits on display.
         images: rendered PNG pictures, by name.
+        layer_k: the k of each hidden layer, or None when one k holds for all.
+        key: the explorer's cache key of the setting.
     """
 
     method: str
     scope: str
-    k: int
+    k: float
     criterion: str
     repaired: bool
     accuracy: float
@@ -116,6 +147,8 @@ class Point:
     changes: dict[str, int]
     shown: list[ChangedDigit]
     images: dict[str, bytes]
+    layer_k: tuple[int, ...] | None = None
+    key: tuple = ()
 
 
 def classify_changes(labels: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -237,6 +270,18 @@ def thin_decade_ticks(axis: plt.Axes, zero_at: float, low: int, high: int, most:
     axis.set_xticks([zero_at] + kept[::-1], ["= 0"] + [f"$10^{{{t}}}$" for t in kept[::-1]], fontsize=8)
 
 
+class Cancelled(Exception):
+    """Raised inside a fine-tune's training loop when its cancel button was pressed."""
+
+
+def _running_loop():
+    """The event loop the kernel runs on (Jupyter, Voila), or None in plain Python, where everything is synchronous."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Explorer:
     """An ipywidgets panel to prune `net` at any k and see the result.
 
@@ -246,43 +291,72 @@ class Explorer:
         digits: how many changed digits to show.
         method, k: where the controls start.
         calibration: a Split from the training split (or its images alone), for the data-aware criteria and the
-            repair; "taylor" needs the labels too (a Split). None offers only the criteria that need no data, and
-            no repair.
+            repair; "taylor" and the per-layer fill need the labels too (a Split). None offers only the criteria
+            that need no data, and no repair.
+        train: the training split, for the fine-tune button (None: the button is disabled).
         cache_size: how many settings the cache keeps (the least recently shown are dropped).
     """
 
     def __init__(self, net: nn.Module, test: Split, digits: int = 8, method: str = "weight", k: int = 0,
-                 calibration: Split | torch.Tensor | None = None, cache_size: int = CACHE_SIZE):
+                 calibration: Split | torch.Tensor | None = None, train: Split | None = None,
+                 cache_size: int = CACHE_SIZE):
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
             raise ValueError(f"cache_size must be a positive integer, got {cache_size!r}")
+        if train is not None and not isinstance(train, Split):
+            raise ValueError(f"train must be a Split (images and labels) of the training set, got {type(train).__name__}")
         self.net = net.eval()
         self.test = test
+        self.train = train
         self.cache_size = cache_size
-        device = next(net.parameters()).device
-        images = calibration.images if isinstance(calibration, Split) else calibration
-        self._calibration = None if images is None else images.to(device)
-        # with labels too ("taylor" needs a loss); an image tensor alone offers the criteria that need no labels
-        self._labelled = (Split(self._calibration, calibration.labels.to(device)) if isinstance(calibration, Split)
-                          else None)
-        self.n_digits = digits
         self._device = next(net.parameters()).device
+        images = calibration.images if isinstance(calibration, Split) else calibration
+        self._calibration = None if images is None else images.to(self._device)
+        # with labels too ("taylor" needs a loss, the fill an accuracy); an image tensor alone offers the others
+        self._labelled = (Split(self._calibration, calibration.labels.to(self._device))
+                          if isinstance(calibration, Split) else None)
+        self.n_digits = digits
         self._images = test.images.to(self._device)
         self._labels = test.labels.to(self._device)
+        #: the fixed random subset of the test images that the estimates while dragging are measured on
+        self.estimate_indices = torch.randperm(len(self._labels), generator=torch.Generator().manual_seed(0))[
+            :ESTIMATE_IMAGES].to(self._device)
         with torch.no_grad():
             self._dense_predictions = net(self._images).argmax(1)
         self.baseline_accuracy = (self._dense_predictions == self._labels).sum().item() / len(self._labels)
         self.total_weights = sum(layer.weight.numel() for layer in net.modules() if isinstance(layer, nn.Linear))
+        self._layers = prunable_layers(net)
         self.curve = sweep(net, test, K_LIST, METHODS)  # computed once: the curves the ring sits on
         self._histograms = self._histograms_figure(net)
         self._curve = self._curve_figure(k)
+        self._pixels = self._pixels_figure(net)
+        self._digits = self._digits_figure()
         self._cache: OrderedDict[tuple, Point] = OrderedDict()
         self._rankings: dict[tuple[str, str, str], Ranking] = {}
+        self._sensitivity: dict[tuple[str, str], object] = {}
+        self.tuned: OrderedDict[tuple, float] = OrderedDict()  # setting -> test accuracy after the fine-tune
         self.pinned: Point | None = None
+        self.estimate: float | None = None  # the last estimate shown while dragging (None once exact)
         self._updating = False
+        self._lock = threading.RLock()  # the fine-tune's thread writes the readout too
+        self._pending = None  # the exact computation that follows an estimate (a loop handle)
+        self._job: threading.Thread | None = None
+        self._cancel = threading.Event()
 
-        self.k_slider = widgets.IntSlider(value=k, min=0, max=99, step=1, description="k (%)",
-                                          continuous_update=False, style=CONTROL_STYLE,
-                                          layout=widgets.Layout(width="430px"))
+        slider = dict(min=0, max=99, step=1, continuous_update=True, style=CONTROL_STYLE)
+        self.k_slider = widgets.IntSlider(value=k, description="k (%)", layout=widgets.Layout(width="430px"), **slider)
+        self.per_layer_box = widgets.Checkbox(value=False, description="one k per hidden layer", indent=False,
+                                              layout=widgets.Layout(width="354px", margin="0 0 0 76px"))
+        self.layer_sliders = {name: widgets.IntSlider(value=k, description=f"layer {i}", layout=widgets.Layout(
+            width="430px"), tooltip=f"k (%) of hidden layer {i} ({tuple(layer.weight.shape)})", **slider)
+                              for i, (name, layer) in enumerate(self._layers.items(), start=1)}
+        self.fill_button = widgets.Button(
+            description="fill from the sensitivity curves", icon="magic", disabled=self._labelled is None,
+            layout=widgets.Layout(width="260px", margin="0 0 0 76px"),
+            tooltip=("the allocation of notebook 06 that removes k% overall, from one-layer-at-a-time curves on the "
+                     "calibration images" if self._labelled is not None else
+                     "needs labelled calibration images: explore(net, test, calibration=calibration(train))"))
+        self.layer_box = widgets.VBox([*self.layer_sliders.values(), self.fill_button],
+                                      layout=widgets.Layout(display="none"))
         # display: flex puts a ToggleButtons' description beside its buttons (ipywidgets 8 stacks them otherwise)
         buttons = dict(style={**CONTROL_STYLE, "button_width": "90px"}, layout=widgets.Layout(display="flex"))
         self.method_buttons = widgets.ToggleButtons(
@@ -300,6 +374,16 @@ class Explorer:
             disabled=self._calibration is None, layout=widgets.Layout(width="354px", margin="0 0 0 76px"),
             tooltip=("refit the kept weights on the calibration images" if self._calibration is not None
                      else "needs calibration images: explore(net, test, calibration=...)"))
+        self.fine_tune_button = widgets.Button(
+            description=f"fine-tune {FINE_TUNE_EPOCHS} epoch", icon="refresh", disabled=train is None,
+            layout=widgets.Layout(width="150px", margin="0 0 0 76px"),
+            tooltip=("retrain the pruned network shown, pruned weights held at zero (notebook 04); the trained "
+                     "network is untouched" if train is not None else
+                     "needs the training split: explore(net, test, train=train)"))
+        self.cancel_button = widgets.Button(description="cancel", icon="stop", disabled=True,
+                                            layout=widgets.Layout(width="90px"))
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="176px"))
+        self.tune_status = widgets.HTML(layout=widgets.Layout(width="354px", margin="0 0 0 76px"))
         self.pin_button = widgets.ToggleButton(value=False, description="pin this setting", icon="thumb-tack",
                                                tooltip="keep this setting beside the current one, for comparison",
                                                layout=widgets.Layout(width="150px", margin="0 0 0 76px"))
@@ -308,22 +392,34 @@ class Explorer:
         fit = dict(max_width="100%", height="auto")  # shrinks on a narrow page, keeps its proportions
         self.histograms, self.pixels, self.digits, self.curve_image = (
             widgets.Image(format="png", layout=widgets.Layout(**fit)) for _ in range(4))
-        for widget, css in [(self.k_slider, "pm-k"), (self.method_buttons, "pm-method"),
+        for widget, css in [(self.k_slider, "pm-k"), (self.per_layer_box, "pm-per-layer"),
+                            (self.fill_button, "pm-fill"), (self.method_buttons, "pm-method"),
                             (self.scope_buttons, "pm-scope"), (self.criterion_dropdown, "pm-criterion"),
-                            (self.repair_box, "pm-repair"), (self.pin_button, "pm-pin"),
+                            (self.repair_box, "pm-repair"), (self.fine_tune_button, "pm-fine-tune"),
+                            (self.cancel_button, "pm-cancel"), (self.progress, "pm-progress"),
+                            (self.tune_status, "pm-tune-status"), (self.pin_button, "pm-pin"),
                             (self.readout, "pm-readout"), (self.pinned_readout, "pm-pinned"),
                             (self.histograms, "pm-histograms"), (self.pixels, "pm-pixels"),
                             (self.digits, "pm-digits"), (self.curve_image, "pm-curve")]:
             widget.add_class(css)
-        for control in (self.k_slider, self.method_buttons, self.scope_buttons, self.criterion_dropdown,
-                        self.repair_box):
+        for i, layer_slider in enumerate(self.layer_sliders.values(), start=1):
+            layer_slider.add_class("pm-layer-k")
+            layer_slider.add_class(f"pm-layer-k{i}")
+        for control in (self.k_slider, self.per_layer_box, *self.layer_sliders.values(), self.method_buttons,
+                        self.scope_buttons, self.criterion_dropdown, self.repair_box):
             control.observe(self._on_change, names="value")
         self.pin_button.observe(self._on_pin, names="value")
+        self.fill_button.on_click(lambda _: self.fill())
+        self.fine_tune_button.on_click(lambda _: self.fine_tune())
+        self.cancel_button.on_click(lambda _: self.cancel())
         row = dict(flex_flow="row wrap", align_items="flex-start", grid_gap="4px 16px")
+        tuning = widgets.HBox([self.fine_tune_button, self.cancel_button, self.progress],
+                              layout=widgets.Layout(align_items="center"))
         self.panel = widgets.VBox([
             widgets.HTML(PANEL_CSS, layout=widgets.Layout(display="none")),
-            widgets.HBox([widgets.VBox([self.k_slider, self.method_buttons, self.scope_buttons, self.criterion_dropdown,
-                                        self.repair_box, self.pin_button, self.readout, self.pinned_readout]),
+            widgets.HBox([widgets.VBox([self.k_slider, self.per_layer_box, self.layer_box, self.method_buttons,
+                                        self.scope_buttons, self.criterion_dropdown, self.repair_box, tuning,
+                                        self.tune_status, self.pin_button, self.readout, self.pinned_readout]),
                           self.curve_image], layout=widgets.Layout(**row)),
             self.histograms,
             widgets.HBox([self.pixels, self.digits], layout=widgets.Layout(**row, align_content="flex-start")),
@@ -340,6 +436,25 @@ class Explorer:
     criterion = property(lambda self: self.criterion_dropdown.value,
                          lambda self, value: setattr(self.criterion_dropdown, "value", value))
     repair = property(lambda self: self.repair_box.value, lambda self, value: setattr(self.repair_box, "value", value))
+    per_layer = property(lambda self: self.per_layer_box.value,
+                         lambda self, value: setattr(self.per_layer_box, "value", value))
+
+    @property
+    def layer_k(self) -> dict[str, int]:
+        """{hidden layer name: k} of the per-layer sliders (used when `per_layer` is on)."""
+        return {name: slider.value for name, slider in self.layer_sliders.items()}
+
+    @layer_k.setter
+    def layer_k(self, ks: Mapping[str, int]) -> None:
+        unknown = set(ks) - set(self.layer_sliders)
+        if unknown:
+            raise ValueError(f"no hidden layer named {sorted(unknown)}; the layers are {list(self.layer_sliders)}")
+        self._set_together(lambda: [setattr(self.layer_sliders[name], "value", k) for name, k in ks.items()])
+
+    @property
+    def tuning(self) -> bool:
+        """Whether a fine-tune is running."""
+        return self._job is not None and self._job.is_alive()
 
     def pin(self) -> Point:
         """Keep the setting shown now beside the current one (in the readout and on the curve); return it."""
@@ -349,6 +464,12 @@ class Explorer:
     def unpin(self) -> None:
         """Drop the pinned setting."""
         self.pin_button.value = False
+
+    def settle(self) -> Point:
+        """Show the exact figures now if an estimate is on screen (the kernel does it itself when dragging stops)."""
+        if self._pending is not None:
+            self.result = self._show()
+        return self.result
 
     def _criteria(self, method: str, scope: str) -> list[str]:
         """The criteria the dropdown offers for `method` and `scope` (the data-aware ones only with calibration data)."""
@@ -360,30 +481,74 @@ class Explorer:
         from IPython.display import display
         display(self.panel)
 
-    # computing a point ---------------------------------------------------------------------------
-    def point(self, method: str, scope: str, k: int, criterion: str | None = None, repaired: bool = False) -> Point:
-        """The (cached) numbers and pictures for one setting (criterion None: the method's default)."""
-        scope = scope if method == "weight" else "layer"
-        criterion = criterion or CRITERIA[method][0]
+    # the setting and its network -------------------------------------------------------------------
+    def _setting(self) -> tuple:
+        """The key of what the controls show: (method, scope, criterion, repaired, k or one k per hidden layer)."""
+        ks = tuple(self.layer_k.values()) if self.per_layer else int(self.k)
+        scope = "layer" if self.method == "unit" or self.per_layer else self.scope
+        return self.method, scope, self.criterion, bool(self.repair), ks
+
+    def _key(self, method: str, scope: str, k: int | Mapping[str, int] | tuple, criterion: str | None,
+             repaired: bool) -> tuple:
+        if isinstance(k, Mapping):
+            k = tuple(int(k.get(name, 0)) for name in self._layers)
+        if isinstance(k, tuple):
+            if len(k) != len(self._layers):
+                raise ValueError(f"one k per hidden layer: {len(self._layers)} values, got {len(k)}")
+            scope = "layer"
+        for value in k if isinstance(k, tuple) else (k,):
+            check_k(value)
         if repaired and self._calibration is None:
             raise ValueError("repair needs calibration images: explore(net, test, calibration=calibration(train))")
-        key = (method, scope, criterion, bool(repaired), int(k))
-        if key in self._cache:
-            self._cache.move_to_end(key)  # shown again: the most recently used
-        else:
-            self._cache[key] = self._compute(*key)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)  # the least recently shown goes
-        return self._cache[key]
+        scope = scope if method == "weight" else "layer"
+        return method, scope, criterion or CRITERIA[method][0], bool(repaired), k if isinstance(k, tuple) else int(k)
+
+    def _data(self, method: str, criterion: str):
+        """The calibration data a criterion scores with: labelled, images alone, or none."""
+        return (self._labelled if criterion in NEEDS_LABELS else
+                self._calibration if criterion in DATA_AWARE[method] else None)
+
+    def _masks(self, key: tuple) -> dict[str, torch.Tensor]:
+        method, scope, criterion, _, ks = key
+        if (method, scope, criterion) not in self._rankings:  # sort once per setting, cut at every k
+            with torch.enable_grad():  # Taylor scores are gradients
+                self._rankings[method, scope, criterion] = rank(self.net, method, scope, criterion=criterion,
+                                                                data=self._data(method, criterion))
+        ranking = self._rankings[method, scope, criterion]
+        return ranking.masks(dict(zip(self._layers, ks)) if isinstance(ks, tuple) else ks)
+
+    def _overall_k(self, key: tuple, masks: Mapping[str, torch.Tensor]) -> float:
+        """The percentage of the hidden layers' weights (or units) pruned: k itself unless k differs per layer."""
+        method, ks = key[0], key[4]
+        if not isinstance(ks, tuple):
+            return ks
+        if method == "unit":
+            removed = sum(int((~mask.any(dim=1)).sum()) for mask in masks.values())
+            return 100 * removed / sum(layer.weight.shape[0] for layer in self._layers.values())
+        return 100 * sum(int((~mask).sum()) for mask in masks.values()) / sum(mask.numel() for mask in masks.values())
+
+    # computing a point ---------------------------------------------------------------------------
+    def point(self, method: str, scope: str, k: int | Mapping[str, int], criterion: str | None = None,
+              repaired: bool = False) -> Point:
+        """The (cached) numbers and pictures for one setting (criterion None: the method's default; `k` may be
+        {hidden layer name: k})."""
+        key = self._key(method, scope, k, criterion, repaired)
+        with self._lock:
+            point, pruned = self._numbers(key)
+            if not point.images:
+                self._draw(point, pruned)
+        return point
 
     @torch.no_grad()
-    def _compute(self, method: str, scope: str, criterion: str, repaired: bool, k: int) -> Point:
-        if (method, scope, criterion) not in self._rankings:  # sort once per setting, cut at every k
-            data = (self._labelled if criterion in NEEDS_LABELS else
-                    self._calibration if criterion in DATA_AWARE[method] else None)
-            with torch.enable_grad():  # Taylor scores are gradients
-                self._rankings[method, scope, criterion] = rank(self.net, method, scope, criterion=criterion, data=data)
-        pruned = apply_masks(self.net, self._rankings[method, scope, criterion].masks(k))
+    def _numbers(self, key: tuple) -> tuple[Point, nn.Module | None]:
+        """The point of `key` (from the cache, the most recently used now) or its numbers alone, pictures to draw
+        (with the pruned network to draw them from)."""
+        if key in self._cache:
+            self._cache.move_to_end(key)  # shown again: the most recently used
+            return self._cache[key], None
+        method, scope, criterion, repaired, ks = key
+        masks = self._masks(key)
+        pruned = apply_masks(self.net, masks)
         if repaired:
             with torch.enable_grad():
                 pruned = repair(self.net, pruned, self._calibration)
@@ -393,19 +558,31 @@ class Explorer:
         changes = classify_changes(self._labels, self._dense_predictions, predictions)
         shown = [ChangedDigit(i, kind, int(self._labels[i]), int(self._dense_predictions[i]), int(predictions[i]))
                  for i, kind in pick_shown(changes, self.n_digits)]
-        table = sparsity(pruned).set_index("layer")
-        units = {name: int(row["alive"]) for name, row in table.drop(index="total").iterrows()}
+        units = {name: int(layer.weight.any(dim=1).sum()) for name, layer in prunable_layers(pruned, include_output=True).items()}
+        point = Point(method, scope, self._overall_k(key, masks), criterion, repaired, accuracy, weights_kept(small),
+                      compression(small, self.total_weights), units,
+                      {kind: len(indices) for kind, indices in changes.items()}, shown, {},
+                      ks if isinstance(ks, tuple) else None, key)
+        return point, pruned
+
+    def _draw(self, point: Point, pruned: nn.Module) -> None:
+        """Render the point's pictures and keep it in the cache (the least recently shown goes beyond its size)."""
         self._histograms.update(pruned)
-        self._place_marks(k, accuracy)
-        images = {
-            "histograms": self._histograms_png.png(),
-            "pixels": render(self._pixels_figure(pruned, k)),
-            "digits": render(self._digits_figure(shown)),
-            "curve": self._curve.png(),
-        }
-        return Point(method, scope, k, criterion, repaired, accuracy, weights_kept(small),
-                     compression(small, self.total_weights), units,
-                     {kind: len(indices) for kind, indices in changes.items()}, shown, images)
+        self._place_marks(point.k, point.accuracy, pinned=False)
+        first = point.layer_k[0] if point.layer_k else point.k
+        point.images.update(histograms=self._histograms_png.png(), pixels=self._draw_pixels(pruned, first),
+                            digits=self._draw_digits(point.shown), curve=self._curve.png())
+        self._cache[point.key] = point
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    @torch.no_grad()
+    def _estimate(self, key: tuple) -> tuple[float, float]:
+        """(k shown, accuracy on the fixed subset of `ESTIMATE_IMAGES` test images) of an unrepaired setting."""
+        masks = self._masks(key)
+        small = compact(apply_masks(self.net, masks))
+        right = small(self._images[self.estimate_indices]).argmax(1) == self._labels[self.estimate_indices]
+        return self._overall_k(key, masks), right.float().mean().item()
 
     # the pictures ---------------------------------------------------------------------------------
     def _histograms_figure(self, net: nn.Module) -> plots.WeightHistograms:
@@ -439,55 +616,113 @@ class Explorer:
         # the curves (and the legend over them) are drawn again over the ring and the line: neither hides a curve
         return Redrawn(figure, lambda: [self._now_line, self._now_ring, self._pin_mark, *self._curve_lines, legend])
 
-    def _place_marks(self, k: int, accuracy: float) -> None:
-        """The line and the ring at the setting shown, and the pinned setting's diamond (none when nothing is
-        pinned). Errors are drawn as accuracy_vs_k draws them: an error of 0 at 0.01%."""
+    def _place_marks(self, k: float, accuracy: float, pinned: bool = True) -> None:
+        """The line and the ring at the setting shown, and the pinned setting's diamond (with `pinned` and a pin).
+        Errors are drawn as accuracy_vs_k draws them: an error of 0 at 0.01%."""
         self._now_line.set_xdata([k, k])
         self._now_ring.set_data([k], [max(100 * (1 - accuracy), 0.01)])
-        pinned = [] if self.pinned is None else [self.pinned.k]
-        self._pin_mark.set_data(pinned, [max(100 * (1 - self.pinned.accuracy), 0.01)] if pinned else [])
+        pin = self.pinned if pinned else None
+        self._pin_mark.set_data([pin.k] if pin else [], [max(100 * (1 - pin.accuracy), 0.01)] if pin else [])
 
-    def _pixels_figure(self, pruned: nn.Module, k: int) -> plt.Figure:
+    def _pixels_figure(self, net: nn.Module) -> Redrawn:
+        """`plots.pixel_maps` of one network, laid out once; each point redraws the map and its title."""
         figure, axis = plt.subplots(figsize=(3.4, 3.0), layout="constrained")
-        survival = plots.pixel_survival(pruned)
-        alike = k > 0 and bool((survival == survival.flatten()[0]).all())  # unit pruning: rows go, not pixels
-        plots.pixel_maps({f"pixels read, k = {k}%" + (":\nevery pixel alike" if alike else ""): pruned}, axes=[axis])
+        plt.close(figure)
+        plots.pixel_maps({"pixels read, k = 0%:\nevery pixel alike": net}, axes=[axis])
         for colour_bar in figure.axes[1:]:  # smaller print than in the notebooks leaves more room for the map
             colour_bar.tick_params(labelsize=8)
             colour_bar.yaxis.label.set_fontsize(8)
-        return figure
+        figure.draw_without_rendering()
+        figure.set_layout_engine("none")
+        self._pixel_axis = axis
+        return Redrawn(figure, lambda: [axis.images[0], axis.title])
 
-    def _digits_figure(self, shown: list[ChangedDigit]) -> plt.Figure:
-        caption = ("changed predictions, true / unpruned → pruned: breaks ✗ and fixes ✓" if shown
-                   else "no prediction changed")
-        figure = plots.digit_strip(self.test.images[[digit.index for digit in shown]],
-                                   [digit.caption for digit in shown], caption)
-        figure.set_size_inches(max(2.0, 0.68 * len(shown) + 0.3), 1.75)
-        axis = figure.axes[0]
-        for label, digit in zip(axis.get_xticklabels(), shown):
-            label.set(color=CHANGE_STYLES[digit.kind][1], fontsize=9)
-        for j, digit in enumerate(shown):  # a frame in the colour of its kind around each digit
-            axis.add_patch(plt.Rectangle((28 * j + 0.5, 0.5), 26, 26, fill=False, lw=2,
-                                         edgecolor=CHANGE_STYLES[digit.kind][1]))
-        axis.tick_params(axis="x", length=0, pad=3)
+    def _draw_pixels(self, pruned: nn.Module, k: float) -> bytes:
+        values = plots.pixel_values(pruned).numpy()
+        alike = k > 0 and bool((values == values.flatten()[0]).all())  # unit pruning: rows go, not pixels
+        self._pixel_axis.images[0].set_data(np.ma.masked_equal(values, 0))
+        self._pixel_axis.set_title(f"pixels read, k = {k:g}%" + (":\nevery pixel alike" if alike else ""), fontsize=10)
+        return self._pixels.png()
+
+    def _digits_figure(self) -> Redrawn:
+        """A strip of `n_digits` places for changed digits, each with its caption and a frame in its kind's colour."""
+        n = max(self.n_digits, 1)
+        figure, axis = plt.subplots(figsize=(0.68 * n + 0.3, 1.75))
+        plt.close(figure)
+        images = self.test.images
+        self._digit_blank = float(images.min())
+        self._digit_strip = axis.imshow(np.full((28, 28 * n), self._digit_blank), cmap="gray_r",
+                                        vmin=self._digit_blank, vmax=float(images.max()))
+        axis.set(xticks=[], yticks=[], xlim=(-0.5, 28 * n - 0.5))
+        axis.set_title(" ", fontsize=9)
         for spine in axis.spines.values():
             spine.set_visible(False)
+        self._digit_captions = [axis.text(28 * j + 14, 30, "", ha="center", va="top", fontsize=9, clip_on=False)
+                                for j in range(n)]
+        self._digit_frames = [axis.add_patch(plt.Rectangle((28 * j + 0.5, 0.5), 26, 26, fill=False, lw=2,
+                                                           visible=False)) for j in range(n)]
         figure.subplots_adjust(left=0.02, right=0.98, bottom=0.3, top=0.86)
-        return figure
+        return Redrawn(figure, lambda: [self._digit_strip, axis.title, *self._digit_captions, *self._digit_frames])
+
+    def _draw_digits(self, shown: list[ChangedDigit]) -> bytes:
+        strip = np.full((28, 28 * max(self.n_digits, 1)), self._digit_blank)
+        for j, digit in enumerate(shown):
+            strip[:, 28 * j:28 * (j + 1)] = self.test.images[digit.index].reshape(28, 28).cpu().numpy()
+        self._digit_strip.set_data(strip)
+        self._digit_strip.axes.set_title("changed predictions, true / unpruned → pruned: breaks ✗ and fixes ✓" if shown
+                                         else "no prediction changed", fontsize=9)
+        for j, (caption, frame) in enumerate(zip(self._digit_captions, self._digit_frames)):
+            digit = shown[j] if j < len(shown) else None
+            colour = CHANGE_STYLES[digit.kind][1] if digit else "k"
+            caption.set(text=digit.caption if digit else "", color=colour)
+            frame.set(visible=digit is not None, edgecolor=colour)
+        return self._digits.png()
 
     # showing it ---------------------------------------------------------------------------------
-    def _on_change(self, change) -> None:
-        if self._updating:  # the criteria offered changed with the method or scope: one update, not two
-            return
-        options = self._criteria(self.method, self.scope if self.method == "weight" else "layer")
+    def _set_together(self, change: Callable[[], object]) -> None:
+        """Make several control changes and show the result once."""
+        self._updating = True
+        try:
+            change()
+        finally:
+            self._updating = False
+        self._on_change(None)
+
+    def _sync_controls(self) -> None:
+        """The criteria offered, the scope and the per-layer sliders as the method and the mode allow."""
+        layer_wise = self.method == "unit" or self.per_layer
+        self.scope_buttons.disabled = layer_wise
+        self.layer_box.layout.display = "flex" if self.per_layer else "none"
+        options = self._criteria(self.method, "layer" if layer_wise else self.scope)
         if list(self.criterion_dropdown.options) != options:
-            self._updating = True
+            updating, self._updating = self._updating, True
             try:
                 keep = self.criterion if self.criterion in options else options[0]
                 self.criterion_dropdown.options = options
                 self.criterion_dropdown.value = keep
             finally:
-                self._updating = False
+                self._updating = updating
+
+    def _on_change(self, change) -> None:
+        if self._updating:  # the criteria offered changed with the method or scope: one update, not two
+            return
+        self._sync_controls()
+        key = self._setting()
+        loop = _running_loop()
+        dragged = (change is not None and change["owner"] in (self.k_slider, *self.layer_sliders.values())
+                   and bool(getattr(change["owner"], "_property_lock", None)))  # the browser sent it
+        if dragged and loop is not None and key not in self._cache and not key[3]:
+            # while the handle moves: an estimate on a subset now, the exact figures once no new value came for
+            # SETTLE_SECONDS (the browser sends the newest value as soon as the kernel is idle again)
+            self._show_estimate(key)
+            if self._pending is not None:
+                self._pending.cancel()
+            self._pending = loop.call_later(SETTLE_SECONDS, self._settled)
+        else:
+            self.result = self._show()
+
+    def _settled(self) -> None:
+        self._pending = None
         self.result = self._show()
 
     def _on_pin(self, change) -> None:
@@ -500,18 +735,65 @@ class Explorer:
         return (f"{point.method} pruning, {point.scope}-wise, {point.criterion}"
                 + (", repaired" if point.repaired else ""))
 
+    def _k_line(self, name: str, k: float, layer_k: tuple | None) -> str:
+        if layer_k is None:
+            return f"<b>{name}, k = <span class='pm-k-shown'>{k:g}</span>%</b>"
+        per_layer = " · ".join(f"{i}: {value}" for i, value in enumerate(layer_k, start=1))
+        what = "units" if name.startswith("unit") else "weights"
+        return (f"<b>{name}, k per layer {per_layer}</b><br>{what} pruned overall: "
+                f"<span class='pm-k-shown'>{k:.1f}</span>%")
+
+    def _show_estimate(self, key: tuple) -> None:
+        """The readout and the curve's ring while the handle moves: accuracy on `ESTIMATE_IMAGES` test images."""
+        with self._lock:
+            k, accuracy = self._estimate(key)
+            method, scope, criterion, _, ks = key
+            name = f"{method} pruning, {scope}-wise, {criterion}"
+            self.estimate = accuracy
+            self.readout.value = (
+                f"<div style='font-size:14px;line-height:1.55'>{self._k_line(name, k, ks if isinstance(ks, tuple) else None)}"
+                f"<br>test accuracy ≈ <b class='pm-estimate'>{100 * accuracy:.1f}</b>% <i>estimated</i> on "
+                f"{len(self.estimate_indices):,} of the test images<br>"
+                f"<i>the exact figures and the pictures follow when the handle rests</i></div>")
+            self._place_marks(k, accuracy)
+            show_png(self.curve_image, self._curve.png())
+
     def _show(self) -> Point:
-        self.scope_buttons.disabled = self.method != "weight"
-        point = self.point(self.method, self.scope, self.k, self.criterion, self.repair)
+        """Show the setting of the controls exactly: the readout first, then the pictures."""
+        with self._lock:
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
+            self.estimate = None
+            point, pruned = self._numbers(self._setting())
+            self._write_readout(point)
+            if not point.images:
+                self._draw(point, pruned)
+            show_png(self.histograms, point.images["histograms"])
+            show_png(self.pixels, point.images["pixels"])
+            show_png(self.digits, point.images["digits"])
+            if self.pinned is None:
+                show_png(self.curve_image, point.images["curve"])
+            else:  # the curve with both marks, drawn now: the cached picture has no pin
+                self._place_marks(point.k, point.accuracy)
+                show_png(self.curve_image, self._curve.png())
+            return point
+
+    def _write_readout(self, point: Point) -> None:
         delta = 100 * (point.accuracy - self.baseline_accuracy)
-        units = " · ".join(f"{name}: {alive}" for name, alive in point.units_alive.items())
+        units = " · ".join(f"{i}: {alive}" for i, alive in enumerate(point.units_alive.values(), start=1))
+        units = units.rsplit(" · ", 1)[0] + f" · output: {list(point.units_alive.values())[-1]}"
         (break_mark, break_colour), (fix_mark, fix_colour) = CHANGE_STYLES["break"], CHANGE_STYLES["fix"]
+        tuned = self.tuned.get(point.key)
         self.readout.value = (
-            f"<div style='font-size:14px;line-height:1.55'>"
-            f"<b>{self._name(point)}, k = <span class='pm-k-shown'>{point.k}</span>%</b><br>"
+            f"<div style='font-size:14px;line-height:1.55'>{self._k_line(self._name(point), point.k, point.layer_k)}<br>"
             f"test accuracy <b class='pm-accuracy'>{100 * point.accuracy:.2f}</b>% "
             f"on the {len(self._labels):,} test images<br>"
             f"{delta:+.2f} points vs unpruned {100 * self.baseline_accuracy:.2f}%<br>"
+            + ("" if tuned is None else
+               f"after fine-tuning {FINE_TUNE_EPOCHS} epoch: <b class='pm-tuned-accuracy'>{100 * tuned:.2f}</b>% "
+               f"({100 * (tuned - point.accuracy):+.2f} points on the one-shot network: "
+               f"{verdict(tuned, point.accuracy, len(self._labels))})<br>") +
             f"changed answers: <span style='color:{break_colour}'>{break_mark} <span class='pm-breaks'>{point.changes['break']}</span>"
             f" broken</span> · <span style='color:{fix_colour}'>{fix_mark} <span class='pm-fixes'>"
             f"{point.changes['fix']}</span> fixed</span> · {point.changes['other']} other<br>"
@@ -519,32 +801,112 @@ class Explorer:
             f"compression <span class='pm-compression'>{point.compression:.1f}</span>x<br>"
             f"units alive per layer: {units}</div>"
         )
-        show_png(self.histograms, point.images["histograms"])
-        show_png(self.pixels, point.images["pixels"])
-        show_png(self.digits, point.images["digits"])
-        if self.pinned is None:
-            self.pinned_readout.value = ""
-            show_png(self.curve_image, point.images["curve"])
-        else:  # the curve with both marks, drawn now: the cached picture has no pin
-            pinned = self.pinned
-            self._place_marks(point.k, point.accuracy)
-            show_png(self.curve_image, self._curve.png())
-            self.pinned_readout.value = (
-                f"<div style='font-size:14px;line-height:1.55;color:#8e24aa'>◇ pinned: {self._name(pinned)}, "
-                f"k = {pinned.k}%: <b class='pm-pinned-accuracy'>{100 * pinned.accuracy:.2f}</b>%, "
-                f"{pinned.weights_kept:,} weights kept<br>shown now {100 * (point.accuracy - pinned.accuracy):+.2f} "
-                f"points against it: <span class='pm-verdict'>{verdict(point.accuracy, pinned.accuracy, len(self._labels))}"
-                "</span> (the series' noise rule)</div>")
-        return point
+        pinned = self.pinned
+        self.pinned_readout.value = "" if pinned is None else (
+            f"<div style='font-size:14px;line-height:1.55;color:#8e24aa'>◇ pinned: {self._name(pinned)}, "
+            f"k = {pinned.k:g}%: <b class='pm-pinned-accuracy'>{100 * pinned.accuracy:.2f}</b>%, "
+            f"{pinned.weights_kept:,} weights kept<br>shown now {100 * (point.accuracy - pinned.accuracy):+.2f} "
+            f"points against it: <span class='pm-verdict'>{verdict(point.accuracy, pinned.accuracy, len(self._labels))}"
+            "</span> (the series' noise rule)</div>")
+
+    # per-layer allocation and fine-tuning ---------------------------------------------------------
+    def fill(self) -> dict[str, int]:
+        """Set the per-layer sliders to notebook 06's allocation for the k of the main slider (k% of the hidden
+        layers' weights, or units, removed in all), switch the per-layer mode on, and return the ks.
+
+        The allocation comes from one-layer-at-a-time sensitivity curves measured on the labelled calibration
+        images (from the training split: the test set only reports), for the method and criterion chosen.
+        """
+        if self._labelled is None:
+            raise ValueError("the fill needs labelled calibration images: "
+                             "explore(net, test, calibration=calibration(train))")
+        method = self.method
+        criterion = self.criterion if self.criterion not in GLOBAL_ONLY else CRITERIA[method][0]
+        if (method, criterion) not in self._sensitivity:
+            with torch.enable_grad():
+                self._sensitivity[method, criterion] = sensitivity(
+                    self.net, self._labelled, SENSITIVITY_KS[method], method, criterion,
+                    calibration=self._data(method, criterion))
+        sizes = {name: layer.weight.shape[0] if method == "unit" else layer.weight.numel()
+                 for name, layer in self._layers.items()}
+        budget = sum(sizes.values()) - round(self.k / 100 * sum(sizes.values()))
+        ks = {name: int(round(k)) for name, k in allocate(self._sensitivity[method, criterion], budget).items()}
+
+        def change():
+            self.per_layer_box.value = True
+            self.criterion_dropdown.value = criterion
+            for name, k in ks.items():
+                self.layer_sliders[name].value = k
+        self._set_together(change)
+        return ks
+
+    def fine_tune(self, wait: bool = False) -> threading.Thread:
+        """Fine-tune the pruned network shown for `FINE_TUNE_EPOCHS` epoch in a background thread (pruned weights
+        held at zero, `experiments.fine_tune`), with the progress bar; the readout then shows the test accuracy
+        beside the one-shot one. The trained network and the cache are untouched. `wait`: return when done."""
+        if self.train is None:
+            raise ValueError("fine-tuning needs the training split: explore(net, test, train=train)")
+        if self.tuning:
+            raise RuntimeError("a fine-tune is running: wait for it or press cancel")
+        self.settle()
+        key = self._setting()
+        masks = self._masks(key)
+        start = apply_masks(self.net, masks)
+        if key[3]:
+            with torch.enable_grad():
+                start = repair(self.net, start, self._calibration)
+        recipe = {**FINE_TUNE, "epochs": FINE_TUNE_EPOCHS}
+        self.progress.max = FINE_TUNE_EPOCHS * math.ceil(len(self.train) / recipe.get("batch_size", RECIPE["batch_size"]))
+        self.progress.value = 0
+        self._cancel.clear()
+        self.fine_tune_button.disabled, self.cancel_button.disabled = True, False
+        self.tune_status.value = f"fine-tuning {self._name(self.result)}, k = {self.result.k:g}% …"
+        self._job = threading.Thread(target=self._tune, args=(key, start, masks, recipe), daemon=True,
+                                     name="explorer fine-tune")
+        self._job.start()
+        if wait:
+            self._job.join()
+        return self._job
+
+    def cancel(self) -> None:
+        """Stop a running fine-tune at its next step; nothing it computed is kept."""
+        self._cancel.set()
+
+    def _on_step(self, step: int) -> None:
+        if self._cancel.is_set():
+            raise Cancelled
+        self.progress.value = step
+
+    def _tune(self, key: tuple, start: nn.Module, masks: dict[str, torch.Tensor], recipe: dict) -> None:
+        try:
+            tuned, _ = fine_tune(start, masks, self.train, callback=lambda step, _: self._on_step(step),
+                                 every=TUNE_EVERY, **recipe)
+            with torch.no_grad():
+                accuracy = (tuned(self._images).argmax(1) == self._labels).sum().item() / len(self._labels)
+            with self._lock:
+                self.tuned[key] = accuracy
+                while len(self.tuned) > self.cache_size:
+                    self.tuned.popitem(last=False)
+            status = f"fine-tuned: {100 * accuracy:.2f}% on the test images"
+        except Cancelled:
+            status = "cancelled: nothing kept"
+        except Exception as error:  # shown, not lost in a thread
+            status = f"the fine-tune failed: {type(error).__name__}: {error}"
+        with self._lock:
+            self.progress.value = self.progress.max if status.startswith("fine-tuned") else self.progress.value
+            self.tune_status.value = status
+            self.fine_tune_button.disabled, self.cancel_button.disabled = False, True
+            if self.result.key == self._setting() and self._pending is None:
+                self._write_readout(self.result)  # shows the fine-tuned accuracy if this setting is on screen
 
 
 def explore(net: nn.Module, test: Split, method: str = "weight", k: int = 0,
-            calibration: Split | torch.Tensor | None = None) -> Explorer:
+            calibration: Split | torch.Tensor | None = None, train: Split | None = None) -> Explorer:
     """Build the explorer for `net` on `test`, starting at `method` and `k`; display the returned object.
 
     `calibration` (images from the training split, e.g. `helpers.criteria.calibration(train)`) adds the
-    data-aware criteria and the repair switch.
+    data-aware criteria, the repair switch and the per-layer fill; `train` adds the fine-tune button.
 
     Used in 02_weight_pruning, 03_unit_pruning and 07_repair.
     """
-    return Explorer(net, test, method=method, k=k, calibration=calibration)
+    return Explorer(net, test, method=method, k=k, calibration=calibration, train=train)

@@ -186,10 +186,10 @@ def test_invalid_values_are_refused_or_clamped(setting):
     assert explorer.k == 0 and explorer.method == "weight" and explorer.result.k == 0
 
 
-def test_slider_does_not_evaluate_while_dragging(setting):
+def test_the_sliders_send_values_while_dragged(setting):
     _, _, _, explorer = setting
-    assert explorer.k_slider.continuous_update is False
-    assert explorer.k_slider.min == 0 and explorer.k_slider.max == 99
+    for slider in (explorer.k_slider, *explorer.layer_sliders.values()):
+        assert slider.continuous_update is True and slider.min == 0 and slider.max == 99
 
 
 def test_scope_is_disabled_for_unit_pruning(setting):
@@ -209,6 +209,12 @@ def test_css_classes_for_browser_tests(setting):
                for c in w._dom_classes}
     assert classes == {"pm-k", "pm-method", "pm-scope", "pm-criterion", "pm-repair", "pm-pin", "pm-readout", "pm-pinned",
                        "pm-histograms", "pm-pixels", "pm-digits", "pm-curve"}
+    others = [(explorer.per_layer_box, "pm-per-layer"), (explorer.fill_button, "pm-fill"),
+              (explorer.fine_tune_button, "pm-fine-tune"), (explorer.cancel_button, "pm-cancel"),
+              (explorer.progress, "pm-progress"), (explorer.tune_status, "pm-tune-status")]
+    assert all(css in widget._dom_classes for widget, css in others)
+    for i, slider in enumerate(explorer.layer_sliders.values(), start=1):
+        assert {"pm-layer-k", f"pm-layer-k{i}"} <= set(slider._dom_classes)
 
 
 def decode(png: bytes) -> np.ndarray:
@@ -380,3 +386,160 @@ def test_ten_changes_in_a_row_end_in_the_state_of_the_last(setting):
     assert explorer.result.k == 71 and "k = <span class='pm-k-shown'>71</span>%" in explorer.readout.value
     expected = evaluate(prune(net, 71, "weight"), test)
     assert f"{100 * expected:.2f}" in explorer.readout.value
+
+
+# --- live dragging, per-layer mode, fine-tuning ---------------------------------------------------------------------
+
+import asyncio  # noqa: E402
+import threading  # noqa: E402
+
+from helpers.experiments import FINE_TUNE, SENSITIVITY_KS, allocate, fine_tune, sensitivity  # noqa: E402
+from helpers.pruning import rank  # noqa: E402
+
+
+def from_browser(slider, value):
+    """Set a slider the way a value from the browser arrives (ipywidgets' set_state, with the property locked)."""
+    slider.set_state({"value": value})
+
+
+def test_dragging_shows_an_estimate_then_the_exact_figures(setting):
+    net, test, _, explorer = setting
+    explorer.method, explorer.per_layer, explorer.repair = "weight", False, False
+    explorer.k = 0
+
+    async def drag():
+        for k in (61, 62, 63):  # values arriving while the handle moves
+            from_browser(explorer.k_slider, k)
+        estimate_readout, shown = explorer.readout.value, explorer.result
+        await asyncio.sleep(explorer_module.SETTLE_SECONDS * 4)  # the handle rests
+        return estimate_readout, shown
+
+    estimate_readout, shown_while_dragging = asyncio.run(drag())
+    subset = explorer.estimate_indices
+    assert len(subset) == min(explorer_module.ESTIMATE_IMAGES, len(test)) and len(set(subset.tolist())) == len(subset)
+    pruned = prune(net, 63, "weight")
+    expected = (pruned(test.images[subset]).argmax(1) == test.labels[subset]).float().mean().item()
+    assert f"<b class='pm-estimate'>{100 * expected:.1f}</b>% <i>estimated</i>" in estimate_readout
+    assert "pm-accuracy" not in estimate_readout  # never taken for the exact figure
+    assert "k = <span class='pm-k-shown'>63</span>%" in estimate_readout
+    assert shown_while_dragging.k == 0  # the exact figures wait for the handle to rest
+    assert explorer.result.k == 63 and explorer.estimate is None  # then they come, for the last value
+    assert explorer.result.accuracy == evaluate(pruned, test)
+    assert "pm-estimate" not in explorer.readout.value and "pm-accuracy" in explorer.readout.value
+
+
+def test_without_a_running_loop_or_from_python_every_change_is_exact(setting):
+    net, test, _, explorer = setting
+    explorer.method, explorer.per_layer = "weight", False
+    from_browser(explorer.k_slider, 57)  # no event loop (plain Python): exact at once
+    assert explorer.result.k == 57 and explorer.estimate is None
+
+    async def assign():
+        explorer.k = 58  # set from Python in a kernel: exact at once, so that a cell can go on with .result
+        return explorer.result.k
+
+    assert asyncio.run(assign()) == 58
+
+
+def test_per_layer_ks_give_the_accuracy_of_their_own_masks(setting):
+    net, test, before, explorer = setting
+    explorer.method, explorer.scope = "weight", "global"
+    names = list(explorer.layer_sliders)
+    explorer.layer_k = {names[0]: 90, names[1]: 50}
+    explorer.per_layer = True
+    assert explorer.scope_buttons.disabled  # one k per layer is layer-wise
+    masks = rank(net, "weight", "layer").masks({names[0]: 90, names[1]: 50})
+    pruned = apply_masks(net, masks)
+    assert explorer.result.layer_k == (90, 50) and explorer.result.scope == "layer"
+    assert explorer.result.accuracy == evaluate(pruned, test)
+    hidden = sum(mask.numel() for mask in masks.values())
+    assert explorer.result.k == pytest.approx(100 * sum(int((~m).sum()) for m in masks.values()) / hidden)
+    assert "k per layer 1: 90 · 2: 50" in explorer.readout.value
+    explorer.method = "unit"
+    unit_masks_ = rank(net, "unit", "layer").masks({names[0]: 90, names[1]: 50})
+    assert explorer.result.accuracy == evaluate(apply_masks(net, unit_masks_), test)
+    assert explorer.result.k == pytest.approx(100 * (round(0.9 * 64) + round(0.5 * 32)) / (64 + 32))
+    with pytest.raises(ValueError, match="no hidden layer named"):
+        explorer.layer_k = {"fc9": 10}
+    explorer.per_layer, explorer.method, explorer.scope = False, "weight", "layer"
+    for name, t in net.state_dict().items():
+        assert torch.equal(t, before[name])
+
+
+def test_fill_sets_the_sensitivity_allocation(with_calibration):
+    net, test, _, calibration, explorer = with_calibration
+    explorer.per_layer, explorer.method, explorer.scope, explorer.criterion = False, "unit", "layer", "l2"
+    explorer.k = 70
+    ks = explorer.fill()
+    table = sensitivity(net, calibration, SENSITIVITY_KS["unit"], "unit", "l2")
+    budget = (64 + 32) - round(0.7 * (64 + 32))
+    assert ks == {name: round(k) for name, k in allocate(table, budget).items()}
+    assert explorer.per_layer and explorer.layer_k == ks and explorer.result.layer_k == tuple(ks.values())
+    assert explorer.result.accuracy == evaluate(apply_masks(net, rank(net, "unit", "layer").masks(ks)), test)
+    explorer.per_layer = False
+
+
+def test_fill_and_fine_tune_need_their_data(setting):
+    _, _, _, explorer = setting
+    assert explorer.fill_button.disabled and explorer.fine_tune_button.disabled
+    with pytest.raises(ValueError, match="labelled calibration"):
+        explorer.fill()
+    with pytest.raises(ValueError, match="training split"):
+        explorer.fine_tune()
+    with pytest.raises(ValueError, match="train must be a Split"):
+        explorer_module.Explorer(setting[0], setting[1], train=setting[1].images)
+
+
+@pytest.fixture(scope="module")
+def tunable(setting):
+    net, test, before, _ = setting
+    return net, test, before, explore(net, test, train=test)
+
+
+def test_fine_tune_shows_the_recovered_accuracy_and_touches_nothing(tunable):
+    net, test, before, explorer = tunable
+    explorer.method, explorer.k = "weight", 90
+    one_shot = explorer.result
+    cached = dict(explorer._cache)
+    explorer.fine_tune(wait=True)
+    masks = rank(net, "weight", "layer").masks(90)
+    tuned, _ = fine_tune(apply_masks(net, masks), masks, test, **{**FINE_TUNE, "epochs": 1})
+    expected = evaluate(tuned, test)
+    assert explorer.tuned[one_shot.key] == expected
+    assert f"<b class='pm-tuned-accuracy'>{100 * expected:.2f}</b>%" in explorer.readout.value
+    assert f"{100 * (expected - one_shot.accuracy):+.2f} points on the one-shot network" in explorer.readout.value
+    assert explorer.progress.value == explorer.progress.max == 300 // 128 + 1
+    assert not explorer.fine_tune_button.disabled and explorer.cancel_button.disabled
+    assert explorer._cache == cached and explorer.result is one_shot  # the cache and the point shown: untouched
+    for name, t in net.state_dict().items():
+        assert torch.equal(t, before[name])
+    explorer.k = 50
+    assert "pm-tuned-accuracy" not in explorer.readout.value  # another setting: not fine-tuned
+    explorer.k = 90
+    assert "pm-tuned-accuracy" in explorer.readout.value
+
+
+def test_cancel_stops_a_fine_tune_and_keeps_nothing(tunable, monkeypatch):
+    net, test, before, explorer = tunable
+    explorer.method, explorer.k = "unit", 40
+    started, release = threading.Event(), threading.Event()
+    step = explorer._on_step
+
+    def slow_step(i):
+        started.set()
+        release.wait(10)
+        step(i)
+    monkeypatch.setattr(explorer, "_on_step", slow_step)
+    job = explorer.fine_tune()
+    assert started.wait(10) and explorer.tuning
+    assert explorer.fine_tune_button.disabled and not explorer.cancel_button.disabled
+    with pytest.raises(RuntimeError, match="running"):
+        explorer.fine_tune()
+    explorer.cancel()
+    release.set()
+    job.join(30)
+    assert not explorer.tuning and explorer.result.key not in explorer.tuned
+    assert "cancelled" in explorer.tune_status.value and "pm-tuned-accuracy" not in explorer.readout.value
+    assert not explorer.fine_tune_button.disabled and explorer.cancel_button.disabled
+    for name, t in net.state_dict().items():
+        assert torch.equal(t, before[name])
