@@ -16,7 +16,8 @@ sent before the pictures are drawn.
 While the k handle is dragged in a browser, the readout and the curve's ring
 show an estimate on a fixed subset of `ESTIMATE_IMAGES` test images, labelled
 as such; the exact figures and the pictures follow when no new value has come
-for `SETTLE_SECONDS`. (From Python, every change is exact at once.)
+for `SETTLE_SECONDS`. A value after a rest (typed, or the first of a drag) is
+shown exactly at once, and so is every change made from Python.
 
 Given calibration images from the training split (`explore(net, test,
 calibration=...)`), it also offers the data-aware criteria of notebook 06, the
@@ -49,6 +50,7 @@ import io
 import math
 import struct
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -88,6 +90,8 @@ CACHE_SIZE = 64
 ESTIMATE_IMAGES = 1_000
 #: Seconds without a new value after which the exact figures replace the estimate (the handle rests).
 SETTLE_SECONDS = 0.08
+#: A slider value that comes within this many seconds of the last one handled is part of a drag (estimated).
+MOVING_SECONDS = 0.25
 #: Epochs of the fine-tune button (the recipe is `experiments.FINE_TUNE`'s).
 FINE_TUNE_EPOCHS = 1
 #: Training steps between two moves of the fine-tune's progress bar (and two looks at its cancel button).
@@ -339,6 +343,7 @@ class Explorer:
         self._updating = False
         self._lock = threading.RLock()  # the fine-tune's thread writes the readout too
         self._pending = None  # the exact computation that follows an estimate (a loop handle)
+        self._last_sent = -math.inf  # when the last slider value from the browser was handled
         self._job: threading.Thread | None = None
         self._cancel = threading.Event()
 
@@ -709,17 +714,21 @@ class Explorer:
         self._sync_controls()
         key = self._setting()
         loop = _running_loop()
-        dragged = (change is not None and change["owner"] in (self.k_slider, *self.layer_sliders.values())
-                   and bool(getattr(change["owner"], "_property_lock", None)))  # the browser sent it
-        if dragged and loop is not None and key not in self._cache and not key[3]:
-            # while the handle moves: an estimate on a subset now, the exact figures once no new value came for
-            # SETTLE_SECONDS (the browser sends the newest value as soon as the kernel is idle again)
+        sent = (change is not None and change["owner"] in (self.k_slider, *self.layer_sliders.values())
+                and bool(getattr(change["owner"], "_property_lock", None)))  # a slider's value from the browser
+        # A value right after another one (the browser sends the newest as soon as the kernel is idle again) means
+        # the handle is moving: an estimate on a subset now, the exact figures once no new value came for
+        # SETTLE_SECONDS. A value after a rest (a typed one, the first of a drag) is shown exactly at once.
+        moving = self._pending is not None or time.perf_counter() - self._last_sent < MOVING_SECONDS
+        if sent and moving and loop is not None and key not in self._cache and not key[3]:
             self._show_estimate(key)
             if self._pending is not None:
                 self._pending.cancel()
             self._pending = loop.call_later(SETTLE_SECONDS, self._settled)
         else:
             self.result = self._show()
+        if sent:
+            self._last_sent = time.perf_counter()
 
     def _settled(self) -> None:
         self._pending = None

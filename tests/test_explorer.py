@@ -408,13 +408,16 @@ def test_dragging_shows_an_estimate_then_the_exact_figures(setting):
     explorer.k = 0
 
     async def drag():
-        for k in (61, 62, 63):  # values arriving while the handle moves
+        from_browser(explorer.k_slider, 61)  # the first value after a rest: exact at once
+        first = explorer.result
+        for k in (62, 63):  # values arriving while the handle moves
             from_browser(explorer.k_slider, k)
         estimate_readout, shown = explorer.readout.value, explorer.result
         await asyncio.sleep(explorer_module.SETTLE_SECONDS * 4)  # the handle rests
-        return estimate_readout, shown
+        return first, estimate_readout, shown
 
-    estimate_readout, shown_while_dragging = asyncio.run(drag())
+    first, estimate_readout, shown_while_dragging = asyncio.run(drag())
+    assert first.k == 61 and first.accuracy == evaluate(prune(net, 61, "weight"), test)
     subset = explorer.estimate_indices
     assert len(subset) == min(explorer_module.ESTIMATE_IMAGES, len(test)) and len(set(subset.tolist())) == len(subset)
     pruned = prune(net, 63, "weight")
@@ -422,7 +425,7 @@ def test_dragging_shows_an_estimate_then_the_exact_figures(setting):
     assert f"<b class='pm-estimate'>{100 * expected:.1f}</b>% <i>estimated</i>" in estimate_readout
     assert "pm-accuracy" not in estimate_readout  # never taken for the exact figure
     assert "k = <span class='pm-k-shown'>63</span>%" in estimate_readout
-    assert shown_while_dragging.k == 0  # the exact figures wait for the handle to rest
+    assert shown_while_dragging.k == 61  # the exact figures wait for the handle to rest
     assert explorer.result.k == 63 and explorer.estimate is None  # then they come, for the last value
     assert explorer.result.accuracy == evaluate(pruned, test)
     assert "pm-estimate" not in explorer.readout.value and "pm-accuracy" in explorer.readout.value
@@ -431,8 +434,9 @@ def test_dragging_shows_an_estimate_then_the_exact_figures(setting):
 def test_without_a_running_loop_or_from_python_every_change_is_exact(setting):
     net, test, _, explorer = setting
     explorer.method, explorer.per_layer = "weight", False
-    from_browser(explorer.k_slider, 57)  # no event loop (plain Python): exact at once
-    assert explorer.result.k == 57 and explorer.estimate is None
+    for k in (57, 56):  # no event loop (plain Python): exact at once, however quick
+        from_browser(explorer.k_slider, k)
+        assert explorer.result.k == k and explorer.estimate is None
 
     async def assign():
         explorer.k = 58  # set from Python in a kernel: exact at once, so that a cell can go on with .result
