@@ -711,6 +711,13 @@ class Explorer:
     def _on_change(self, change) -> None:
         if self._updating:  # the criteria offered changed with the method or scope: one update, not two
             return
+        if change is not None and change["owner"] is self.per_layer_box and change["new"]:
+            self._updating = True  # the per-layer sliders start where the main one is
+            try:
+                for slider in self.layer_sliders.values():
+                    slider.value = self.k
+            finally:
+                self._updating = False
         self._sync_controls()
         key = self._setting()
         loop = _running_loop()
@@ -801,7 +808,7 @@ class Explorer:
             f"{delta:+.2f} points vs unpruned {100 * self.baseline_accuracy:.2f}%<br>"
             + ("" if tuned is None else
                f"after fine-tuning {FINE_TUNE_EPOCHS} epoch: <b class='pm-tuned-accuracy'>{100 * tuned:.2f}</b>% "
-               f"({100 * (tuned - point.accuracy):+.2f} points on the one-shot network: "
+               f"({100 * (tuned - point.accuracy):+.2f} points against one-shot: "
                f"{verdict(tuned, point.accuracy, len(self._labels))})<br>") +
             f"changed answers: <span style='color:{break_colour}'>{break_mark} <span class='pm-breaks'>{point.changes['break']}</span>"
             f" broken</span> · <span style='color:{fix_colour}'>{fix_mark} <span class='pm-fixes'>"

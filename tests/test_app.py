@@ -1,16 +1,25 @@
 """The explorer as a standalone app (`make explorer`: Voila serving app/explorer.ipynb) in headless Chromium.
 
-Voila runs on 127.0.0.1 and shows no code. The test drives every control as a user would: types a value of k,
-switches to unit pruning, chooses a criterion, switches the repair on, pins a setting, and checks each readout
-against numbers the test computes itself. Ten quick changes end in the state of the last. No request leaves
-127.0.0.1. Screenshots go to build/screenshots/. Runs in `make test`, after nbmake has cached the baseline.
+Voila runs on 127.0.0.1 and shows no code. The test drives every control as a user would: types values of k,
+drags the handle, switches to unit pruning, chooses a criterion, switches the repair on, pins a setting, gives
+each layer its own k and fills them from the sensitivity curves, starts a fine-tune, cancels it and runs it to the
+end, and checks each readout against numbers the test computes itself. Ten quick changes end in the state of the
+last. No request leaves 127.0.0.1. It measures, from the input event to the browser's next frame, how long a new
+and a cached point take to change the readout and the pictures, and how many readout updates a drag gets per
+second; it prints them and writes them to build/results/explorer_browser.json (a record, not a timed assertion:
+benchmarks/explorer.py measures the same from Python). Screenshots go to build/screenshots/. Runs in `make test`,
+after nbmake has cached the baseline.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import statistics
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -20,22 +29,79 @@ from test_browser import (ARGS, CHROMIUM, free_port, only_local, set_by_typing, 
 
 pytestmark = pytest.mark.browser
 
+#: Records the time of every Enter key, readout change and picture change, each at the browser's next frame.
+TIMING_JS = """() => {
+  const pm = window.__pm = {marks: [], enter: null};
+  document.addEventListener('keydown', e => { if (e.key === 'Enter') pm.enter = performance.now(); }, true);
+  const readout = document.querySelector('.pm-readout');
+  new MutationObserver(() => { const html = readout.innerHTML;
+    requestAnimationFrame(() => pm.marks.push({what: 'readout', t: performance.now(), html})); })
+    .observe(readout, {subtree: true, childList: true, characterData: true});
+  for (const name of ['pm-histograms', 'pm-pixels', 'pm-digits', 'pm-curve']) {
+    const image = document.querySelector('img.' + name + ', .' + name + ' img');
+    new MutationObserver(() => requestAnimationFrame(() => pm.marks.push({what: name, t: performance.now()})))
+      .observe(image, {attributes: true, attributeFilter: ['src']});
+  }
+}"""
 
-def expected(method: str, k: int, criterion: str | None = None, repaired: bool = False) -> str:
-    """The test's own computation of the test accuracy the app must show."""
-    from helpers.criteria import DATA_AWARE, calibration
+
+@functools.cache
+def state():
+    """The trained network, the test split and the calibration split, as the app loads them."""
+    from helpers.criteria import calibration
     from helpers.data import load_mnist
-    from helpers.pruning import apply_masks, masks_for
-    from helpers.repair import CALIBRATION_IMAGES, repair
-    from helpers.training import baseline, evaluate
+    from helpers.repair import CALIBRATION_IMAGES
+    from helpers.training import baseline
     train, validation, test = load_mnist()
     net, _ = baseline(progress=False)
-    images = calibration(train, CALIBRATION_IMAGES).images
-    data = images if criterion in DATA_AWARE[method] else None
-    pruned = apply_masks(net, masks_for(net, k, method, criterion=criterion, data=data))
+    return net, test, calibration(train, CALIBRATION_IMAGES)
+
+
+def expected(method: str, k: int | dict, criterion: str | None = None, repaired: bool = False) -> str:
+    """The test's own computation of the test accuracy the app must show (k may be {layer name: k})."""
+    from helpers.criteria import DATA_AWARE
+    from helpers.pruning import apply_masks, rank
+    from helpers.repair import repair
+    from helpers.training import evaluate
+    net, test, calibration = state()
+    data = calibration.images if criterion in DATA_AWARE[method] else None
+    pruned = apply_masks(net, rank(net, method, "layer", criterion=criterion, data=data).masks(k))
     if repaired:
-        pruned = repair(net, pruned, images)
+        pruned = repair(net, pruned, calibration.images)
     return f"{100 * evaluate(pruned, test):.2f}"
+
+
+def latencies(page, k: str) -> dict:
+    """Seconds from the Enter that typed `k` to the exact readout for it and to the last picture changed."""
+    marks = page.evaluate("window.__pm")
+    readout = [m["t"] for m in marks["marks"] if m["what"] == "readout" and "pm-accuracy" in m["html"]
+               and f"pm-k-shown\">{k}<" in m["html"]]
+    pictures = [m["t"] for m in marks["marks"] if m["what"] != "readout"]
+    return dict(readout=(readout[0] - marks["enter"]) / 1000, pictures=(max(pictures) - marks["enter"]) / 1000)
+
+
+def typed(page, slider, k: str, accuracy: str) -> dict:
+    """Type k, wait for the exact readout and for the pictures to rest; return the latencies."""
+    from playwright.sync_api import expect
+    page.evaluate("window.__pm.marks = []")
+    set_by_typing(page, slider, k)
+    expect(page.locator(".pm-readout .pm-k-shown")).to_have_text(k, timeout=30_000)
+    expect(page.locator(".pm-readout .pm-accuracy")).to_have_text(accuracy, timeout=30_000)
+    quiet(page)
+    return latencies(page, k)
+
+
+def quiet(page, seconds: float = 0.8, timeout: float = 30) -> None:
+    """Wait until nothing changed on screen for `seconds`."""
+    deadline, count, since = time.time() + timeout, -1, time.time()
+    while time.time() < deadline:
+        now = page.evaluate("window.__pm.marks.length")
+        if now != count:
+            count, since = now, time.time()
+        elif time.time() - since > seconds:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the explorer kept changing")
 
 
 @pytest.fixture
@@ -85,11 +151,41 @@ def test_the_explorer_app_in_voila(voila, tmp_path):
             readout, accuracy = page.locator(".pm-readout"), page.locator(".pm-readout .pm-accuracy")
             expect(readout.locator(".pm-k-shown")).to_have_text("90", timeout=60_000)
             expect(accuracy).to_have_text(expected("weight", 90, "magnitude"))
+            page.evaluate(TIMING_JS)
+            slider = page.locator(".pm-k")
 
-            set_by_typing(page, page.locator(".pm-k"), "95")  # type a value
-            expect(readout.locator(".pm-k-shown")).to_have_text("95", timeout=30_000)
-            expect(accuracy).to_have_text(expected("weight", 95, "magnitude"))
+            # speed: new points (typed, so exact at once), then the same points again (cached)
+            new = [typed(page, slider, k, expected("weight", int(k), "magnitude")) for k in ("93", "97", "95")]
+            cached = [typed(page, slider, k, expected("weight", int(k), "magnitude")) for k in ("93", "97", "95")]
 
+            # dragging: the readout follows with estimates, the exact figures come when the handle rests
+            track = slider.locator(".noUi-target").bounding_box()
+            handle = slider.locator(".noUi-handle").bounding_box()
+            y = handle["y"] + handle["height"] / 2
+            start_x = handle["x"] + handle["width"] / 2
+            page.evaluate("window.__pm.marks = []")
+            page.mouse.move(start_x, y)
+            page.mouse.down()
+            began = page.evaluate("performance.now()")
+            moves = 60
+            for i in range(1, moves + 1):  # about two seconds, left across 40% of the track
+                page.mouse.move(start_x - i * 0.4 * track["width"] / moves, y)
+                time.sleep(0.03)
+            ended = page.evaluate("performance.now()")
+            page.mouse.up()
+            dragged = slider.locator(".widget-readout").inner_text().strip()
+            expect(readout.locator(".pm-k-shown")).to_have_text(dragged, timeout=30_000)
+            expect(accuracy).to_have_text(expected("weight", int(dragged), "magnitude"), timeout=30_000)
+            during = [m for m in page.evaluate("window.__pm.marks")
+                      if m["what"] == "readout" and began <= m["t"] <= ended]
+            estimates = [m for m in during if "pm-estimate" in m["html"]]
+            assert len(estimates) >= 3, f"the readout did not follow the drag: {len(during)} updates"
+            drag = dict(seconds=(ended - began) / 1000, readout_updates=len(during), estimates=len(estimates),
+                        updates_per_second=len(during) / ((ended - began) / 1000))
+            explorer.screenshot(path=str(shots / "app_drag.png"))
+
+            set_by_typing(page, slider, "95")
+            expect(accuracy).to_have_text(expected("weight", 95, "magnitude"), timeout=30_000)
             page.locator(".pm-pin button, button.pm-pin").first.click()  # pin weight k = 95
             expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_text(expected("weight", 95, "magnitude"))
 
@@ -108,11 +204,44 @@ def test_the_explorer_app_in_voila(voila, tmp_path):
             expect(accuracy).to_have_text(expected("unit", 95, "l2"), timeout=30_000)
 
             for value in ("10", "80", "30", "60", "40", "90", "20", "70", "50", "85"):  # ten quick changes
-                set_by_typing(page, page.locator(".pm-k"), value)
+                set_by_typing(page, slider, value)
             expect(readout.locator(".pm-k-shown")).to_have_text("85", timeout=60_000)
-            expect(accuracy).to_have_text(expected("unit", 85, "l2"))
+            expect(accuracy).to_have_text(expected("unit", 85, "l2"), timeout=30_000)
             expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_text(expected("weight", 95, "magnitude"))
+
+            # one k per layer: the sliders appear; one typed, then all filled from the sensitivity curves
+            net, _, _ = state()
+            from helpers.pruning import prunable_layers
+            names = list(prunable_layers(net))
+            page.locator(".pm-per-layer input[type=checkbox]").check()
+            expect(page.locator(".pm-layer-k1")).to_be_visible()
+            set_by_typing(page, page.locator(".pm-layer-k1"), "95")
+            expect(readout).to_contain_text("k per layer 1: 95 · 2: 85 · 3: 85 · 4: 85", timeout=30_000)
+            expect(accuracy).to_have_text(expected("unit", dict(zip(names, (95, 85, 85, 85))), "l2"), timeout=30_000)
+            page.locator(".pm-fill button, button.pm-fill").first.click()
+            expect(readout).not_to_contain_text("k per layer 1: 95 · 2: 85", timeout=60_000)
+            expect(accuracy).to_be_visible(timeout=30_000)
+            filled = [int(page.locator(f".pm-layer-k{i} .widget-readout").inner_text()) for i in range(1, 5)]
+            expect(readout).to_contain_text("k per layer " + " · ".join(f"{i}: {k}" for i, k in enumerate(filled, 1)))
+            expect(accuracy).to_have_text(expected("unit", dict(zip(names, filled)), "l2"), timeout=30_000)
+            explorer.screenshot(path=str(shots / "app_per_layer.png"))
+
+            # fine-tune: start and cancel, then start and let it finish; the one-shot figures stay beside it
+            one_shot = accuracy.inner_text()
+            tune, cancel = page.locator("button.pm-fine-tune"), page.locator("button.pm-cancel")
+            tune.click()
+            expect(cancel).to_be_enabled(timeout=10_000)
+            cancel.click()
+            expect(page.locator(".pm-tune-status")).to_contain_text("cancelled", timeout=30_000)
+            expect(tune).to_be_enabled()
+            tune.click()
+            expect(page.locator(".pm-progress")).to_be_visible()
+            expect(readout.locator(".pm-tuned-accuracy")).to_be_visible(timeout=120_000)
+            assert accuracy.inner_text() == one_shot
+            expect(page.locator(".pm-tune-status")).to_contain_text("fine-tuned", timeout=10_000)
             explorer.screenshot(path=str(shots / "app.png"))
+            page.locator(".pm-per-layer input[type=checkbox]").uncheck()
+            expect(readout.locator(".pm-k-shown")).to_have_text("85", timeout=30_000)
         except Exception:
             if page is not None:
                 page.screenshot(path=str(shots / "app_failure.png"), full_page=True)
@@ -121,3 +250,14 @@ def test_the_explorer_app_in_voila(voila, tmp_path):
             browser.close()
     assert not errors, f"page errors: {errors}"
     assert not outside, f"requests tried to leave 127.0.0.1: {outside[:5]}"
+    timings = dict(
+        new_point=dict(readout=statistics.median(t["readout"] for t in new),
+                       pictures=statistics.median(t["pictures"] for t in new), each=new),
+        cached_point=dict(readout=statistics.median(t["readout"] for t in cached),
+                          pictures=statistics.median(t["pictures"] for t in cached), each=cached),
+        drag=drag)
+    results = project_home() / "build" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "explorer_browser.json").write_text(json.dumps(timings, indent=1))
+    print("explorer in the browser, median seconds from the input to the next frame:",
+          json.dumps({k: v for k, v in timings.items()}, default=str))

@@ -449,8 +449,11 @@ def test_per_layer_ks_give_the_accuracy_of_their_own_masks(setting):
     net, test, before, explorer = setting
     explorer.method, explorer.scope = "weight", "global"
     names = list(explorer.layer_sliders)
-    explorer.layer_k = {names[0]: 90, names[1]: 50}
+    explorer.k = 30
     explorer.per_layer = True
+    assert explorer.layer_k == {names[0]: 30, names[1]: 30}  # they start where the main slider is
+    assert explorer.result.accuracy == explorer.point("weight", "layer", 30).accuracy
+    explorer.layer_k = {names[0]: 90, names[1]: 50}
     assert explorer.scope_buttons.disabled  # one k per layer is layer-wise
     masks = rank(net, "weight", "layer").masks({names[0]: 90, names[1]: 50})
     pruned = apply_masks(net, masks)
@@ -511,7 +514,7 @@ def test_fine_tune_shows_the_recovered_accuracy_and_touches_nothing(tunable):
     expected = evaluate(tuned, test)
     assert explorer.tuned[one_shot.key] == expected
     assert f"<b class='pm-tuned-accuracy'>{100 * expected:.2f}</b>%" in explorer.readout.value
-    assert f"{100 * (expected - one_shot.accuracy):+.2f} points on the one-shot network" in explorer.readout.value
+    assert f"{100 * (expected - one_shot.accuracy):+.2f} points against one-shot: " in explorer.readout.value
     assert explorer.progress.value == explorer.progress.max == 300 // 128 + 1
     assert not explorer.fine_tune_button.disabled and explorer.cancel_button.disabled
     assert explorer._cache == cached and explorer.result is one_shot  # the cache and the point shown: untouched
