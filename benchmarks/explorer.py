@@ -21,6 +21,27 @@ from helpers.training import baseline, evaluate
 
 POINTS = [("weight", k) for k in (33, 66, 91, 96, 98)] + [("unit", k) for k in (33, 66, 91, 96, 98)]
 DRAGGED = list(range(40, 60))  # values of k as a drag across the track sends them
+#: The targets of the explorer in the browser, seconds from the input event to the next frame (and drag updates/s).
+BROWSER_TARGETS = dict(new_readout=0.3, new_pictures=0.5, cached=0.05, updates_per_second=5)
+
+
+def browser_table(timings: dict) -> str:
+    """The README's table of the explorer's times in the browser, from the JSON `tests/test_app.py` writes
+    (build/results/explorer_browser.json, copied to docs/)."""
+    t, new, cached, drag = BROWSER_TARGETS, timings["new_point"], timings["cached_point"], timings["drag"]
+    met = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    return "\n".join([
+        "| in Chromium, from the input to the next frame | readout | all pictures | target |",
+        "|---|---|---|---|",
+        f"| a new point (typed; median of {len(new['each'])}) | {new['readout']:.3f} s | {new['pictures']:.3f} s | "
+        f"readout <= {t['new_readout']} s, pictures <= {t['new_pictures']} s: "
+        f"{met(new['readout'] <= t['new_readout'] and new['pictures'] <= t['new_pictures'])} |",
+        f"| a cached point (median of {len(cached['each'])}) | {cached['readout']:.3f} s | {cached['pictures']:.3f} s | "
+        f"<= {t['cached']} s: {met(max(cached['readout'], cached['pictures']) <= t['cached'])} |",
+        f"| dragging for {drag['seconds']:.1f} s | {drag['updates_per_second']:.1f} updates/s "
+        f"({drag['estimates']} estimates of {drag['readout_updates']} updates) | (on release) | "
+        f">= {t['updates_per_second']} updates/s: {met(drag['updates_per_second'] >= t['updates_per_second'])} |",
+    ])
 
 
 def run() -> list[dict]:

@@ -351,8 +351,8 @@ class Explorer:
         self.k_slider = widgets.IntSlider(value=k, description="k (%)", layout=widgets.Layout(width="430px"), **slider)
         self.per_layer_box = widgets.Checkbox(value=False, description="one k per hidden layer", indent=False,
                                               layout=widgets.Layout(width="354px", margin="0 0 0 76px"))
-        self.layer_sliders = {name: widgets.IntSlider(value=k, description=f"layer {i}", layout=widgets.Layout(
-            width="430px"), tooltip=f"k (%) of hidden layer {i} ({tuple(layer.weight.shape)})", **slider)
+        self.layer_sliders = {name: widgets.IntSlider(value=k, description=f"layer {name}", layout=widgets.Layout(
+            width="430px"), tooltip=f"k (%) of layer {name} ({tuple(layer.weight.shape)})", **slider)
                               for i, (name, layer) in enumerate(self._layers.items(), start=1)}
         self.fill_button = widgets.Button(
             description="fill from the sensitivity curves", icon="magic", disabled=self._labelled is None,
@@ -574,7 +574,7 @@ class Explorer:
         """Render the point's pictures and keep it in the cache (the least recently shown goes beyond its size)."""
         self._histograms.update(pruned)
         self._place_marks(point.k, point.accuracy, pinned=False)
-        first = point.layer_k[0] if point.layer_k else point.k
+        first = f"layer {next(iter(self._layers))} at k = {point.layer_k[0]}" if point.layer_k else f"k = {point.k:g}"
         point.images.update(histograms=self._histograms_png.png(), pixels=self._draw_pixels(pruned, first),
                             digits=self._draw_digits(point.shown), curve=self._curve.png())
         self._cache[point.key] = point
@@ -642,11 +642,13 @@ class Explorer:
         self._pixel_axis = axis
         return Redrawn(figure, lambda: [axis.images[0], axis.title])
 
-    def _draw_pixels(self, pruned: nn.Module, k: float) -> bytes:
+    def _draw_pixels(self, pruned: nn.Module, k: str) -> bytes:
+        """The map of the pixels `pruned` reads, titled with the first layer's `k` ("k = 90" or "layer 0 at k = 90")."""
         values = plots.pixel_values(pruned).numpy()
-        alike = k > 0 and bool((values == values.flatten()[0]).all())  # unit pruning: rows go, not pixels
+        pruned_any = bool((plots.pixel_survival(pruned) < 1).any())
+        alike = pruned_any and bool((values == values.flatten()[0]).all())  # unit pruning: rows go, not pixels
         self._pixel_axis.images[0].set_data(np.ma.masked_equal(values, 0))
-        self._pixel_axis.set_title(f"pixels read, k = {k:g}%" + (":\nevery pixel alike" if alike else ""), fontsize=10)
+        self._pixel_axis.set_title(f"pixels read, {k}%" + (":\nevery pixel alike" if alike else ""), fontsize=10)
         return self._pixels.png()
 
     def _digits_figure(self) -> Redrawn:
@@ -754,9 +756,9 @@ class Explorer:
     def _k_line(self, name: str, k: float, layer_k: tuple | None) -> str:
         if layer_k is None:
             return f"<b>{name}, k = <span class='pm-k-shown'>{k:g}</span>%</b>"
-        per_layer = " · ".join(f"{i}: {value}" for i, value in enumerate(layer_k, start=1))
         what = "units" if name.startswith("unit") else "weights"
-        return (f"<b>{name}, k per layer {per_layer}</b><br>{what} pruned overall: "
+        return (f"<b>{name}, k per layer ({', '.join(self._layers)}): {' · '.join(map(str, layer_k))}</b><br>"
+                f"{what} pruned overall: "
                 f"<span class='pm-k-shown'>{k:.1f}</span>%")
 
     def _show_estimate(self, key: tuple) -> None:
@@ -797,8 +799,7 @@ class Explorer:
 
     def _write_readout(self, point: Point) -> None:
         delta = 100 * (point.accuracy - self.baseline_accuracy)
-        units = " · ".join(f"{i}: {alive}" for i, alive in enumerate(point.units_alive.values(), start=1))
-        units = units.rsplit(" · ", 1)[0] + f" · output: {list(point.units_alive.values())[-1]}"
+        units = " · ".join(f"{name}: {alive}" for name, alive in point.units_alive.items())
         (break_mark, break_colour), (fix_mark, fix_colour) = CHANGE_STYLES["break"], CHANGE_STYLES["fix"]
         tuned = self.tuned.get(point.key)
         self.readout.value = (

@@ -131,14 +131,16 @@ def jupyterlab(tmp_path):
         log.close()
 
 
-def expected_accuracy(k: int) -> str:
-    """The test's own computation of the accuracy the explorer must show at k (weight pruning, layer-wise)."""
+def expected_accuracy(k: int | tuple[int, ...]) -> str:
+    """The test's own computation of the accuracy the explorer must show at k (weight pruning, layer-wise; a tuple
+    gives one k per hidden layer)."""
     from helpers.data import load_mnist
-    from helpers.pruning import prune
+    from helpers.pruning import apply_masks, prunable_layers, rank
     from helpers.training import baseline, evaluate
     _, _, test = load_mnist()
     net, _ = baseline(progress=False)
-    return f"{100 * evaluate(prune(net, k, 'weight'), test):.2f}"
+    ks = dict(zip(prunable_layers(net), k)) if isinstance(k, tuple) else k
+    return f"{100 * evaluate(apply_masks(net, rank(net, 'weight').masks(ks)), test):.2f}"
 
 
 def expected_changes(k: int) -> tuple[int, int]:
@@ -260,6 +262,17 @@ def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
             set_by_typing(page, slider, "0")
             check_point(page, 0, readout)
             assert settle(page, histogram) == first_image
+
+            # one k per hidden layer: the sliders start at the main k; notebook 02 gives no calibration images and
+            # no training split, so the fill and the fine-tune are there but disabled
+            page.locator(".pm-per-layer input[type=checkbox]").check()
+            set_by_typing(page, page.locator(".pm-layer-k2"), "90")
+            expect(readout).to_contain_text("k per layer (0, 2, 4, 6): 0 · 90 · 0 · 0", timeout=30_000)
+            expect(readout.locator(".pm-accuracy")).to_have_text(expected_accuracy((0, 90, 0, 0)), timeout=30_000)
+            expect(page.locator("button.pm-fill")).to_be_disabled()
+            expect(page.locator("button.pm-fine-tune")).to_be_disabled()
+            page.locator(".pm-per-layer input[type=checkbox]").uncheck()
+            check_point(page, 0, readout)
             assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
         except Exception:
             page.screenshot(path=str(shots / "failure.png"), full_page=True)

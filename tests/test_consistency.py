@@ -86,6 +86,23 @@ def test_readme_speed_table_is_the_one_made_from_docs_benchmarks_csv():
     assert markdown(table) in (ROOT / "README.md").read_text(), "run make benchmark, copy build/benchmarks.csv to docs/"
 
 
+def test_readme_explorer_browser_table_is_the_one_made_from_docs_explorer_browser_json():
+    import json
+    from benchmarks.explorer import browser_table
+    timings = json.loads((ROOT / "docs" / "explorer_browser.json").read_text())
+    assert browser_table(timings) in (ROOT / "README.md").read_text(), \
+        "run tests/test_app.py, copy build/results/explorer_browser.json to docs/"
+
+
+def test_explorer_browser_table_says_not_met_when_a_target_is_missed():
+    from benchmarks.explorer import browser_table
+    each = [dict(readout=0.2, pictures=0.4)]
+    timings = dict(new_point=dict(readout=0.2, pictures=0.4, each=each), cached_point=dict(readout=0.01, pictures=0.06, each=each),
+                   drag=dict(seconds=2.0, readout_updates=12, estimates=11, updates_per_second=6.0))
+    lines = browser_table(timings).splitlines()
+    assert lines[2].endswith(": met |") and lines[3].endswith("**not met** |") and lines[4].endswith(": met |")
+
+
 def test_readme_links_each_notebooks_page_on_the_site():
     owner, repository = OWNER_REPO.split("/")
     pages = f"https://{owner}.github.io/{repository}"

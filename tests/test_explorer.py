@@ -461,7 +461,7 @@ def test_per_layer_ks_give_the_accuracy_of_their_own_masks(setting):
     assert explorer.result.accuracy == evaluate(pruned, test)
     hidden = sum(mask.numel() for mask in masks.values())
     assert explorer.result.k == pytest.approx(100 * sum(int((~m).sum()) for m in masks.values()) / hidden)
-    assert "k per layer 1: 90 · 2: 50" in explorer.readout.value
+    assert "k per layer (0, 2): 90 · 50</b>" in explorer.readout.value
     explorer.method = "unit"
     unit_masks_ = rank(net, "unit", "layer").masks({names[0]: 90, names[1]: 50})
     assert explorer.result.accuracy == evaluate(apply_masks(net, unit_masks_), test)
