@@ -550,3 +550,23 @@ def test_cancel_stops_a_fine_tune_and_keeps_nothing(tunable, monkeypatch):
     assert not explorer.fine_tune_button.disabled and explorer.cancel_button.disabled
     for name, t in net.state_dict().items():
         assert torch.equal(t, before[name])
+
+
+def test_ten_values_from_the_browser_within_a_second_end_in_the_state_of_the_last(setting):
+    net, test, _, explorer = setting
+    explorer.method, explorer.per_layer, explorer.repair = "unit", False, False
+    values = (12, 87, 33, 91, 5, 64, 48, 97, 21, 76)
+
+    async def burst():
+        started = asyncio.get_running_loop().time()
+        for k in values:
+            from_browser(explorer.k_slider, k)
+        took = asyncio.get_running_loop().time() - started
+        await asyncio.sleep(explorer_module.SETTLE_SECONDS * 4)
+        return took
+
+    assert asyncio.run(burst()) < 1
+    assert explorer.result.k == 76 and explorer.estimate is None and explorer._pending is None
+    assert explorer.result.accuracy == evaluate(prune(net, 76, "unit"), test)
+    assert "k = <span class='pm-k-shown'>76</span>%" in explorer.readout.value and "pm-accuracy" in explorer.readout.value
+    explorer.method = "weight"
