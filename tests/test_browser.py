@@ -2,7 +2,9 @@
 
 Checks that the slider reacts (keyboard, drag, typed values) with the numbers the test computes
 itself (accuracy, digits broken and fixed), that every picture is shown at its CSS size or smaller
-(rendered for a device-pixel ratio of 2, never scaled up) and that the controls line up.
+(rendered for a device-pixel ratio of 2, never scaled up), that the controls line up and that the
+per-layer sliders work. Then it runs the app's notebook (app/explorer.ipynb) in the same JupyterLab
+and drives the controls notebook 02 does not offer: criterion, repair, pin, per-layer fill, fine-tune.
 Runs last in `make test` (after nbmake has trained and cached the baseline).
 Skips with a clear reason where /usr/bin/chromium or Playwright is missing.
 Nothing is left running and no request leaves 127.0.0.1. Screenshots go to
@@ -32,6 +34,7 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = "02_weight_pruning.ipynb"
+APP = "explorer.ipynb"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-dev-shm-usage", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
@@ -96,6 +99,7 @@ def jupyterlab(tmp_path):
     root = tmp_path / "notebooks"
     root.mkdir()
     shutil.copy(project_home() / "notebooks" / NOTEBOOK, root / NOTEBOOK)
+    shutil.copy(project_home() / "app" / APP, root / APP)  # the explorer with every control, as a notebook
     home = tmp_path / "jupyter"
     settings = home / "settings"
     for path, content in [
@@ -173,7 +177,7 @@ def check_layout(page):
 
 
 def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect, sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     url, token = jupyterlab
     shots = project_home() / "build" / "screenshots"
@@ -196,19 +200,7 @@ def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
             context.route("**/*", only_local)
             page = context.new_page()
             page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{url}/lab/tree/{NOTEBOOK}?token={token}")
-            page.locator(".jp-NotebookPanel .jp-Notebook").wait_for(timeout=60_000)
-            dialog = page.locator(".jp-Dialog:has-text('Select Kernel')")
-            try:  # a fresh JupyterLab asks which kernel to start; take the notebook's own (the default)
-                dialog.wait_for(timeout=5_000)
-                dialog.locator("button.jp-mod-accept").click()
-            except PlaywrightTimeout:
-                pass
-            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_visible(timeout=60_000)
-
-            # Run all cells from the menu, as a user would
-            page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-            page.locator(".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Run All Cells'))").click()
+            run_all(page, f"{url}/lab/tree/{NOTEBOOK}?token={token}")
             explorer = page.locator(".pm-explorer")
             explorer.wait_for(timeout=600_000)  # the notebook's cells before it take minutes on 2 busy cores
             wait_until_all_ran(page)
@@ -273,6 +265,8 @@ def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
             expect(page.locator("button.pm-fine-tune")).to_be_disabled()
             page.locator(".pm-per-layer input[type=checkbox]").uncheck()
             check_point(page, 0, readout)
+
+            every_control_in_a_notebook(context.new_page(), f"{url}/lab/tree/{APP}?token={token}", shots)
             assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
         except Exception:
             page.screenshot(path=str(shots / "failure.png"), full_page=True)
@@ -285,6 +279,55 @@ def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
     unexpected = [u for u in blocked if urlparse(u).hostname not in BADGE_HOSTS]
     assert not unexpected, f"requests tried to leave 127.0.0.1: {unexpected}"
     assert time.time() - started < 900
+
+
+def run_all(page, address: str) -> None:
+    """Open a notebook in JupyterLab and run all its cells from the menu, as a user would."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect
+    page.goto(address)
+    page.locator(".jp-NotebookPanel .jp-Notebook").wait_for(timeout=60_000)
+    dialog = page.locator(".jp-Dialog:has-text('Select Kernel')")
+    try:  # a fresh JupyterLab asks which kernel to start; take the notebook's own (the default)
+        dialog.wait_for(timeout=5_000)
+        dialog.locator("button.jp-mod-accept").click()
+    except PlaywrightTimeout:
+        pass
+    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_visible(timeout=60_000)
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+    page.locator(".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Run All Cells'))").click()
+
+
+def every_control_in_a_notebook(page, address: str, shots: Path) -> None:
+    """The app's notebook run in JupyterLab (calibration images and the training split given): the criterion, the
+    repair, the per-layer fill, the fine-tune and the pin, each checked against the test's own numbers."""
+    from playwright.sync_api import expect
+    from test_app import expected, state  # tests/ is on sys.path
+    from helpers.pruning import prunable_layers
+    run_all(page, address)
+    page.locator(".pm-explorer").wait_for(timeout=300_000)
+    readout, accuracy = page.locator(".pm-readout"), page.locator(".pm-readout .pm-accuracy")
+    expect(accuracy).to_have_text(expected("weight", 90, "magnitude"), timeout=60_000)
+    page.locator(".pm-criterion select").select_option("wanda")
+    expect(accuracy).to_have_text(expected("weight", 90, "wanda"), timeout=30_000)
+    page.locator(".pm-repair input[type=checkbox]").check()
+    expect(readout).to_contain_text("repaired", timeout=30_000)
+    expect(accuracy).to_have_text(expected("weight", 90, "wanda", repaired=True), timeout=30_000)
+    page.locator(".pm-pin button, button.pm-pin").first.click()
+    expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_text(accuracy.inner_text())
+    page.locator(".pm-repair input[type=checkbox]").uncheck()
+    page.locator(".pm-per-layer input[type=checkbox]").check()
+    expect(readout).to_contain_text("k per layer (0, 2, 4, 6): 90 · 90 · 90 · 90", timeout=30_000)
+    page.locator("button.pm-fill").click()  # filled from the sensitivity curves for k = 90
+    expect(readout).not_to_contain_text("k per layer (0, 2, 4, 6): 90 · 90 · 90 · 90", timeout=60_000)
+    filled = [int(page.locator(f".pm-layer-k{i} .widget-readout").inner_text()) for i in range(1, 5)]
+    expect(readout).to_contain_text("k per layer (0, 2, 4, 6): " + " · ".join(map(str, filled)))
+    names = list(prunable_layers(state()[0]))
+    expect(accuracy).to_have_text(expected("weight", dict(zip(names, filled)), "wanda"), timeout=30_000)
+    page.locator("button.pm-fine-tune").click()
+    expect(readout.locator(".pm-tuned-accuracy")).to_be_visible(timeout=120_000)
+    expect(page.locator(".pm-tune-status")).to_contain_text("fine-tuned")
+    page.locator(".pm-explorer").screenshot(path=str(shots / "explorer_every_control.png"))
+    page.close()
 
 
 def wait_until_all_ran(page, timeout=600):
