@@ -30,18 +30,38 @@ def browser_table(timings: dict) -> str:
     (build/results/explorer_browser.json, copied to docs/)."""
     t, new, cached, drag = BROWSER_TARGETS, timings["new_point"], timings["cached_point"], timings["drag"]
     met = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    ks = ", ".join(str(point["k"]) for point in new["each"])
     return "\n".join([
-        "| in Chromium, from the input to the next frame | readout | all pictures | target |",
+        "| in Chromium, from the input to the next frame | readout: median, slowest | all pictures: median, slowest "
+        "| target |",
         "|---|---|---|---|",
-        f"| a new point (typed; median of {len(new['each'])}) | {new['readout']:.3f} s | {new['pictures']:.3f} s | "
-        f"readout <= {t['new_readout']} s, pictures <= {t['new_pictures']} s: "
-        f"{met(new['readout'] <= t['new_readout'] and new['pictures'] <= t['new_pictures'])} |",
-        f"| a cached point (median of {len(cached['each'])}) | {cached['readout']:.3f} s | {cached['pictures']:.3f} s | "
-        f"<= {t['cached']} s: {met(max(cached['readout'], cached['pictures']) <= t['cached'])} |",
+        f"| a new point (weight pruning, typed k = {ks}) | {new['readout']:.3f} s, {new['slowest_readout']:.3f} s | "
+        f"{new['pictures']:.3f} s, {new['slowest_pictures']:.3f} s | readout <= {t['new_readout']} s: "
+        f"{met(new['slowest_readout'] <= t['new_readout'])}; pictures <= {t['new_pictures']} s: "
+        f"{met(new['slowest_pictures'] <= t['new_pictures'])} |",
+        f"| a cached point (the same k again) | {cached['readout']:.3f} s, {cached['slowest_readout']:.3f} s | "
+        f"{cached['pictures']:.3f} s, {cached['slowest_pictures']:.3f} s | <= {t['cached']} s: "
+        f"{met(max(cached['slowest_readout'], cached['slowest_pictures']) <= t['cached'])} |",
         f"| dragging for {drag['seconds']:.1f} s | {drag['updates_per_second']:.1f} updates/s "
-        f"({drag['estimates']} estimates of {drag['readout_updates']} updates) | (on release) | "
+        f"({drag['estimates']} estimates of {drag['readout_updates']} updates) | on release | "
         f">= {t['updates_per_second']} updates/s: {met(drag['updates_per_second'] >= t['updates_per_second'])} |",
     ])
+
+def browser_summary(timings: dict, dense: float) -> str:
+    """The README's sentence on which new points missed the readout target and what bounds them; `dense` is one
+    dense evaluation of the test set in seconds (the speed table's last explorer row)."""
+    each, target = timings["new_point"]["each"], BROWSER_TARGETS["new_readout"]
+    missed = [point for point in each if point["readout"] > target]
+    if not missed:
+        return (f"Every new point met the readout target of {target} s; the slowest took "
+                f"{timings['new_point']['slowest_readout']:.3f} s.")
+    listed = lambda points: ", ".join(f"k = {p['k']} ({p['readout']:.2f} s)" for p in points)  # noqa: E731
+    met = [point for point in each if point["readout"] <= target]
+    return (f"A new point's readout missed the target of {target} s at {listed(missed)}"
+            + (f" and met it at {listed(met)}" if met else "") + ". What bounds it: a new point needs one "
+            f"evaluation of the 10,000 test images, and at low k the pruned network is still nearly dense; one dense "
+            f"evaluation alone takes {dense:.3f} s on these cores (the speed table's row *for scale*). At high k the "
+            "compacted network is smaller and faster.")
 
 
 def run() -> list[dict]:
@@ -79,18 +99,25 @@ def run() -> list[dict]:
 
     explorer.method = "weight"
     estimate = asyncio.run(drag())
-    return [
-        row("explorer, new point: readout", "median s", statistics.median(r for r, _ in new),
-            "one dense evaluation of the test set, s", dense, "<= 0.3 s", higher_is_better=False),
-        row("explorer, new point: all pictures", "median s", statistics.median(p for _, p in new),
-            "one dense evaluation of the test set, s", dense, "<= 0.5 s", higher_is_better=False),
-        row("explorer, cached point", "median s", statistics.median(p for _, p in cached),
-            "one dense evaluation of the test set, s", dense, "<= 0.05 s with the browser's redraw",
+    n, targets = len(POINTS), BROWSER_TARGETS
+    seconds = dict(readout=[r for r, _ in new], pictures=[p for _, p in new])
+    return [  # compared with the target: a ratio >= 1 meets it
+        row(f"explorer, new point: readout (median of {n})", "s", statistics.median(seconds["readout"]),
+            "target, s", targets["new_readout"], "ratio >= 1", higher_is_better=False),
+        row(f"explorer, new point: readout (slowest of {n})", "s", max(seconds["readout"]),
+            "target, s", targets["new_readout"], "ratio >= 1", higher_is_better=False),
+        row(f"explorer, new point: all pictures (median of {n})", "s", statistics.median(seconds["pictures"]),
+            "target, s", targets["new_pictures"], "ratio >= 1", higher_is_better=False),
+        row(f"explorer, new point: all pictures (slowest of {n})", "s", max(seconds["pictures"]),
+            "target, s", targets["new_pictures"], "ratio >= 1", higher_is_better=False),
+        row("explorer, cached point, kernel side (median)", "s", statistics.median(p for _, p in cached),
+            "target with the browser's redraw, s", targets["cached"], "ratio >= 1", higher_is_better=False),
+        row("explorer, estimate while dragging (median)", "s", estimate, "a fifth of a second, s",
+            1 / targets["updates_per_second"], ">= 5 updates/s with the round trip: ratio >= 1",
             higher_is_better=False),
-        row("explorer, estimate while dragging", "median s", estimate, "one dense evaluation of the test set, s",
-            dense, ">= 5 updates/s: <= 0.2 s with the round trip", higher_is_better=False),
+        row("explorer: one dense evaluation of the test set, for scale", "s", dense, "target for a readout, s",
+            targets["new_readout"], "(what bounds a new point at low k)", higher_is_better=False),
     ]
-
 
 if __name__ == "__main__":
     report(run())

@@ -14,22 +14,26 @@ once; each new setting redraws only what changes (blitting), and the readout is
 sent before the pictures are drawn.
 
 While the k handle is dragged in a browser, the readout and the curve's ring
-show an estimate on a fixed subset of `ESTIMATE_IMAGES` test images, labelled
-as such; the exact figures and the pictures follow when no new value has come
-for `SETTLE_SECONDS`. A value after a rest (typed, or the first of a drag) is
-shown exactly at once, and so is every change made from Python.
+show an estimate from a fixed subset of `ESTIMATE_IMAGES` test images, labelled
+as such with its error bar, and the pictures are dimmed; the exact figures and
+the pictures follow when no new value has come for `SETTLE_SECONDS`. A value
+after a rest (typed, or the first of a drag), a repaired setting and every
+change made from Python are shown exactly at once.
 
-Given calibration images from the training split (`explore(net, test,
-calibration=...)`), it also offers the data-aware criteria of notebook 06, the
-repair of notebook 07 (the survivors refit by least squares) and a per-layer
-mode whose sliders the "fill" button sets from notebook 06's sensitivity
-allocation; without them only the criteria that need no data. Given the
+One k per hidden layer is always offered (the per-layer mode). Given calibration
+images from the training split (`explore(net, test, calibration=...)`), it also
+offers the data-aware criteria of notebook 06 and the repair of notebook 07 (the
+survivors refit by least squares); without them only the criteria that need no
+data. Given the validation split (`validation=...`), a button fills the
+per-layer sliders with notebook 06's sensitivity allocation for the main
+slider's k, and the main slider then refills them as it moves. Given the
 training split (`train=...`), a button fine-tunes the pruned network shown for
 one epoch in a background thread, with a progress bar and a cancel button, and
-the readout puts the recovered accuracy beside the one-shot one. A pin keeps
-one setting beside the current one, in the readout and on the curve. The cache
-keeps the `CACHE_SIZE` settings shown last, so playing for an hour cannot
-exhaust memory; the trained network is never modified.
+the readout puts the recovered accuracy beside the one-shot one. A pin keeps one
+setting beside the current one, in the readout and on the curve. The cache keeps
+the `CACHE_SIZE` settings shown last and the `RANKINGS_KEPT` rankings used last,
+so playing for an hour cannot exhaust memory; the trained network is never
+modified.
 
 Tests drive it without a browser through its attributes: `.k`, `.method`,
 `.scope`, `.criterion`, `.repair`, `.per_layer`, `.layer_k` (the controls),
@@ -89,11 +93,15 @@ CACHE_SIZE = 64
 #: Test images (a fixed random subset) that the estimates shown while the handle is dragged are measured on.
 ESTIMATE_IMAGES = 1_000
 #: Seconds without a new value after which the exact figures replace the estimate (the handle rests).
-SETTLE_SECONDS = 0.08
+SETTLE_SECONDS = 0.15
 #: A slider value that comes within this many seconds of the last one handled is part of a drag (estimated).
 MOVING_SECONDS = 0.25
-#: Epochs of the fine-tune button (the recipe is `experiments.FINE_TUNE`'s).
+#: Epochs of the fine-tune button (the recipe is `experiments.FINE_TUNE`'s, which notebook 04 runs for two).
 FINE_TUNE_EPOCHS = 1
+#: Rankings kept (one sort of a network's scores per method, scope and criterion; about 19 MB each for weights).
+RANKINGS_KEPT = 6
+#: The per-layer sliders' step and largest k: the fill's allocation goes beyond 99% in the large layers.
+LAYER_K_STEP, LAYER_K_MAX = 0.1, 99.9
 #: Training steps between two moves of the fine-tune's progress bar (and two looks at its cancel button).
 TUNE_EVERY = 5
 #: Criteria whose score needs the labels of the calibration images (a loss), not only the images.
@@ -102,7 +110,8 @@ NEEDS_LABELS = ("taylor",)
 CONTROL_STYLE = {"description_width": "72px"}
 #: The buttons start where the slider's track does (it keeps 14px for half its handle) and the labels never clip.
 PANEL_CSS = ("<style>.pm-explorer .widget-toggle-buttons > .widget-label "
-             "{margin: 0 12px 0 2px; text-align: right; overflow: visible}</style>")
+             "{margin: 0 12px 0 2px; text-align: right; overflow: visible} "
+             ".pm-explorer .pm-stale {opacity: 0.45; transition: opacity 0.1s}</style>")
 
 
 class ChangedDigit(NamedTuple):
@@ -151,7 +160,7 @@ class Point:
     changes: dict[str, int]
     shown: list[ChangedDigit]
     images: dict[str, bytes]
-    layer_k: tuple[int, ...] | None = None
+    layer_k: tuple[float, ...] | None = None
     key: tuple = ()
 
 
@@ -303,14 +312,17 @@ class Explorer:
 
     def __init__(self, net: nn.Module, test: Split, digits: int = 8, method: str = "weight", k: int = 0,
                  calibration: Split | torch.Tensor | None = None, train: Split | None = None,
-                 cache_size: int = CACHE_SIZE):
+                 validation: Split | None = None, cache_size: int = CACHE_SIZE):
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
             raise ValueError(f"cache_size must be a positive integer, got {cache_size!r}")
-        if train is not None and not isinstance(train, Split):
-            raise ValueError(f"train must be a Split (images and labels) of the training set, got {type(train).__name__}")
-        self.net = net.eval()
+        for name, split in (("train", train), ("validation", validation)):
+            if split is not None and not isinstance(split, Split):
+                raise ValueError(f"{name} must be a Split (images and labels) of the {name} set, "
+                                 f"got {type(split).__name__}")
+        self.net = net
         self.test = test
         self.train = train
+        self.validation = validation
         self.cache_size = cache_size
         self._device = next(net.parameters()).device
         images = calibration.images if isinstance(calibration, Split) else calibration
@@ -335,7 +347,7 @@ class Explorer:
         self._pixels = self._pixels_figure(net)
         self._digits = self._digits_figure()
         self._cache: OrderedDict[tuple, Point] = OrderedDict()
-        self._rankings: dict[tuple[str, str, str], Ranking] = {}
+        self._rankings: OrderedDict[tuple[str, str, str], Ranking] = OrderedDict()
         self._sensitivity: dict[tuple[str, str], object] = {}
         self.tuned: OrderedDict[tuple, float] = OrderedDict()  # setting -> test accuracy after the fine-tune
         self.pinned: Point | None = None
@@ -351,22 +363,25 @@ class Explorer:
         self.k_slider = widgets.IntSlider(value=k, description="k (%)", layout=widgets.Layout(width="430px"), **slider)
         self.per_layer_box = widgets.Checkbox(value=False, description="one k per hidden layer", indent=False,
                                               layout=widgets.Layout(width="354px", margin="0 0 0 76px"))
-        self.layer_sliders = {name: widgets.IntSlider(value=k, description=f"layer {name}", layout=widgets.Layout(
-            width="430px"), tooltip=f"k (%) of layer {name} ({tuple(layer.weight.shape)})", **slider)
-                              for i, (name, layer) in enumerate(self._layers.items(), start=1)}
+        self.layer_sliders = {name: widgets.FloatSlider(
+            value=k, min=0, max=LAYER_K_MAX, step=LAYER_K_STEP, readout_format=".1f", continuous_update=True,
+            style=CONTROL_STYLE, description=f"layer {name}", layout=widgets.Layout(width="430px"),
+            tooltip=f"k (%) of layer {name} ({layer.weight.shape[0]}×{layer.weight.shape[1]}): of its weights, or "
+                    "of its units for unit pruning") for name, layer in self._layers.items()}
         self.fill_button = widgets.Button(
-            description="fill from the sensitivity curves", icon="magic", disabled=self._labelled is None,
+            description="fill from the sensitivity curves", icon="magic", disabled=validation is None,
             layout=widgets.Layout(width="260px", margin="0 0 0 76px"),
-            tooltip=("the allocation of notebook 06 that removes k% overall, from one-layer-at-a-time curves on the "
-                     "calibration images" if self._labelled is not None else
-                     "needs labelled calibration images: explore(net, test, calibration=calibration(train))"))
+            tooltip=("notebook 06's allocation of k% overall (the main slider), from one-layer-at-a-time curves on "
+                     "the validation split; then the main slider refills as it moves" if validation is not None else
+                     "needs the validation split: explore(net, test, validation=validation)"))
         self.layer_box = widgets.VBox([*self.layer_sliders.values(), self.fill_button],
                                       layout=widgets.Layout(display="none"))
         # display: flex puts a ToggleButtons' description beside its buttons (ipywidgets 8 stacks them otherwise)
         buttons = dict(style={**CONTROL_STYLE, "button_width": "90px"}, layout=widgets.Layout(display="flex"))
         self.method_buttons = widgets.ToggleButtons(
             options=list(METHODS), value=method, description="method", **buttons,
-            tooltips=["single weights, smallest |w| first", "whole units, smallest L2 norm of their row first"])
+            tooltips=["single weights, the least important first by the criterion below",
+                      "whole units (rows of a weight matrix), the least important first by the criterion below"])
         self.scope_buttons = widgets.ToggleButtons(
             options=list(SCOPES), value="layer", description="scope", **buttons,
             tooltips=["k% of each layer", "one threshold for all layers together"])
@@ -381,18 +396,18 @@ class Explorer:
                      else "needs calibration images: explore(net, test, calibration=...)"))
         self.fine_tune_button = widgets.Button(
             description=f"fine-tune {FINE_TUNE_EPOCHS} epoch", icon="refresh", disabled=train is None,
-            layout=widgets.Layout(width="150px", margin="0 0 0 76px"),
-            tooltip=("retrain the pruned network shown, pruned weights held at zero (notebook 04); the trained "
-                     "network is untouched" if train is not None else
+            layout=widgets.Layout(width="176px", margin="0 0 0 76px"),
+            tooltip=(f"retrain the pruned network shown for {FINE_TUNE_EPOCHS} epoch (notebook 04 uses two), pruned "
+                     "weights held at zero; the trained network is untouched" if train is not None else
                      "needs the training split: explore(net, test, train=train)"))
         self.cancel_button = widgets.Button(description="cancel", icon="stop", disabled=True,
-                                            layout=widgets.Layout(width="90px"))
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="176px"))
+                                            layout=widgets.Layout(width="84px"))
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="86px"))
         self.tune_status = widgets.HTML(layout=widgets.Layout(width="354px", margin="0 0 0 76px"))
         self.pin_button = widgets.ToggleButton(value=False, description="pin this setting", icon="thumb-tack",
                                                tooltip="keep this setting beside the current one, for comparison",
                                                layout=widgets.Layout(width="150px", margin="0 0 0 76px"))
-        self.readout = widgets.HTML(layout=widgets.Layout(width="430px"))
+        self.readout = widgets.HTML(layout=widgets.Layout(width="430px", min_height="190px"))  # no jump when estimated
         self.pinned_readout = widgets.HTML(layout=widgets.Layout(width="430px"))
         fit = dict(max_width="100%", height="auto")  # shrinks on a narrow page, keeps its proportions
         self.histograms, self.pixels, self.digits, self.curve_image = (
@@ -445,12 +460,12 @@ class Explorer:
                          lambda self, value: setattr(self.per_layer_box, "value", value))
 
     @property
-    def layer_k(self) -> dict[str, int]:
+    def layer_k(self) -> dict[str, float]:
         """{hidden layer name: k} of the per-layer sliders (used when `per_layer` is on)."""
         return {name: slider.value for name, slider in self.layer_sliders.items()}
 
     @layer_k.setter
-    def layer_k(self, ks: Mapping[str, int]) -> None:
+    def layer_k(self, ks: Mapping[str, float]) -> None:
         unknown = set(ks) - set(self.layer_sliders)
         if unknown:
             raise ValueError(f"no hidden layer named {sorted(unknown)}; the layers are {list(self.layer_sliders)}")
@@ -489,15 +504,16 @@ class Explorer:
     # the setting and its network -------------------------------------------------------------------
     def _setting(self) -> tuple:
         """The key of what the controls show: (method, scope, criterion, repaired, k or one k per hidden layer)."""
-        ks = tuple(self.layer_k.values()) if self.per_layer else int(self.k)
+        ks = tuple(float(k) for k in self.layer_k.values()) if self.per_layer else int(self.k)
         scope = "layer" if self.method == "unit" or self.per_layer else self.scope
         return self.method, scope, self.criterion, bool(self.repair), ks
 
-    def _key(self, method: str, scope: str, k: int | Mapping[str, int] | tuple, criterion: str | None,
+    def _key(self, method: str, scope: str, k: int | Mapping[str, float] | tuple, criterion: str | None,
              repaired: bool) -> tuple:
         if isinstance(k, Mapping):
-            k = tuple(int(k.get(name, 0)) for name in self._layers)
+            k = tuple(float(k.get(name, 0)) for name in self._layers)
         if isinstance(k, tuple):
+            k = tuple(float(value) for value in k)
             if len(k) != len(self._layers):
                 raise ValueError(f"one k per hidden layer: {len(self._layers)} values, got {len(k)}")
             scope = "layer"
@@ -519,6 +535,9 @@ class Explorer:
             with torch.enable_grad():  # Taylor scores are gradients
                 self._rankings[method, scope, criterion] = rank(self.net, method, scope, criterion=criterion,
                                                                 data=self._data(method, criterion))
+            while len(self._rankings) > RANKINGS_KEPT:
+                self._rankings.popitem(last=False)
+        self._rankings.move_to_end((method, scope, criterion))
         ranking = self._rankings[method, scope, criterion]
         return ranking.masks(dict(zip(self._layers, ks)) if isinstance(ks, tuple) else ks)
 
@@ -574,7 +593,7 @@ class Explorer:
         """Render the point's pictures and keep it in the cache (the least recently shown goes beyond its size)."""
         self._histograms.update(pruned)
         self._place_marks(point.k, point.accuracy, pinned=False)
-        first = f"layer {next(iter(self._layers))} at k = {point.layer_k[0]}" if point.layer_k else f"k = {point.k:g}"
+        first = f"layer {next(iter(self._layers))} at k = {point.layer_k[0]:g}" if point.layer_k else f"k = {point.k:g}"
         point.images.update(histograms=self._histograms_png.png(), pixels=self._draw_pixels(pruned, first),
                             digits=self._draw_digits(point.shown), curve=self._curve.png())
         self._cache[point.key] = point
@@ -582,13 +601,22 @@ class Explorer:
             self._cache.popitem(last=False)
 
     @torch.no_grad()
-    def _estimate(self, key: tuple) -> tuple[float, float]:
-        """(k shown, accuracy on the fixed subset of `ESTIMATE_IMAGES` test images) of an unrepaired setting."""
+    def _estimate(self, key: tuple) -> tuple[float, float, float]:
+        """(k shown, estimated test accuracy, its standard error) of an unrepaired setting, from the fixed subset of
+        `ESTIMATE_IMAGES` test images.
+
+        The estimate is the unpruned accuracy on the whole test set plus the change pruning makes on the subset
+        (a paired difference: at small k it is exact, where the subset's own accuracy would be off by the
+        subset's luck); its standard error is that of the mean per-image change.
+        """
         masks = self._masks(key)
         pruned = apply_masks(self.net, masks)
         small = compact(pruned) if key[0] == "unit" else pruned  # compacting pays for unit pruning only
-        right = small(self._images[self.estimate_indices]).argmax(1) == self._labels[self.estimate_indices]
-        return self._overall_k(key, masks), right.float().mean().item()
+        subset, labels = self._images[self.estimate_indices], self._labels[self.estimate_indices]
+        after = (small(subset).argmax(1) == labels).float()
+        change = after - (self._dense_predictions[self.estimate_indices] == labels).float()
+        error = change.std().item() / math.sqrt(len(change)) if len(change) > 1 else 0.0
+        return self._overall_k(key, masks), self.baseline_accuracy + change.mean().item(), error
 
     # the pictures ---------------------------------------------------------------------------------
     def _histograms_figure(self, net: nn.Module) -> plots.WeightHistograms:
@@ -610,8 +638,9 @@ class Explorer:
         figure, axis = plt.subplots(figsize=(4.8, 3.3))
         plt.close(figure)  # kept for redrawing, not shown by the inline backend
         plots.accuracy_vs_k(self.curve, baseline=self.baseline_accuracy, reference=False, axis=axis,
-                            title="one-shot, layer-wise, default criteria, on the test set")
+                            title="one-shot, layer-wise, default criteria, on the test set", label="one-shot")
         axis.title.set_fontsize(10)
+        axis.set_xlabel("k: % pruned (the curves: in each layer; the ring: in all)", fontsize=9)
         self._curve_lines = list(axis.get_lines())
         self._now_line = axis.axvline(k, color="0.55", lw=1, zorder=0.5)
         self._now_ring, = axis.plot([k], [1.0], "o", ms=12, mfc="none", mew=1.5, color="k", zorder=1,
@@ -619,12 +648,14 @@ class Explorer:
         self._pin_mark, = axis.plot([], [], "D", ms=8, mfc="none", mew=1.5, color="#8e24aa", zorder=1,
                                     label="the pinned setting")
         legend = axis.legend(fontsize=7, loc="upper left")
+        self._ring_label = next(text for text in legend.get_texts() if text.get_text() == "the setting shown")
         # the curves (and the legend over them) are drawn again over the ring and the line: neither hides a curve
         return Redrawn(figure, lambda: [self._now_line, self._now_ring, self._pin_mark, *self._curve_lines, legend])
 
-    def _place_marks(self, k: float, accuracy: float, pinned: bool = True) -> None:
+    def _place_marks(self, k: float, accuracy: float, pinned: bool = True, estimated: bool = False) -> None:
         """The line and the ring at the setting shown, and the pinned setting's diamond (with `pinned` and a pin).
         Errors are drawn as accuracy_vs_k draws them: an error of 0 at 0.01%."""
+        self._ring_label.set_text("the setting shown" + (" (≈, estimated)" if estimated else ""))
         self._now_line.set_xdata([k, k])
         self._now_ring.set_data([k], [max(100 * (1 - accuracy), 0.01)])
         pin = self.pinned if pinned else None
@@ -699,33 +730,35 @@ class Explorer:
     def _sync_controls(self) -> None:
         """The criteria offered, the scope and the per-layer sliders as the method and the mode allow."""
         layer_wise = self.method == "unit" or self.per_layer
-        self.scope_buttons.disabled = layer_wise
-        self.layer_box.layout.display = "flex" if self.per_layer else "none"
-        options = self._criteria(self.method, "layer" if layer_wise else self.scope)
-        if list(self.criterion_dropdown.options) != options:
-            updating, self._updating = self._updating, True
-            try:
+        updating, self._updating = self._updating, True
+        try:
+            if layer_wise:
+                self.scope_buttons.value = "layer"  # what is shown: a disabled control must not say "global"
+            self.scope_buttons.disabled = layer_wise
+            self.layer_box.layout.display = "flex" if self.per_layer else "none"
+            # in per-layer mode the main slider is the fill's target; without the fill it would do nothing
+            self.k_slider.disabled = self.per_layer and self.validation is None
+            options = self._criteria(self.method, "layer" if layer_wise else self.scope)
+            if list(self.criterion_dropdown.options) != options:
                 keep = self.criterion if self.criterion in options else options[0]
                 self.criterion_dropdown.options = options
                 self.criterion_dropdown.value = keep
-            finally:
-                self._updating = updating
+        finally:
+            self._updating = updating
 
     def _on_change(self, change) -> None:
         if self._updating:  # the criteria offered changed with the method or scope: one update, not two
             return
-        if change is not None and change["owner"] is self.per_layer_box and change["new"]:
-            self._updating = True  # the per-layer sliders start where the main one is
-            try:
-                for slider in self.layer_sliders.values():
-                    slider.value = self.k
-            finally:
-                self._updating = False
+        owner = None if change is None else change["owner"]
+        if owner is self.per_layer_box and change["new"]:
+            self._set_layers({name: self.k for name in self.layer_sliders})  # they start where the main one is
+        if owner is self.k_slider and self.per_layer and self.validation is not None:
+            self._set_layers(self._allocation())  # in per-layer mode the main slider moves the filled sliders
         self._sync_controls()
         key = self._setting()
         loop = _running_loop()
-        sent = (change is not None and change["owner"] in (self.k_slider, *self.layer_sliders.values())
-                and bool(getattr(change["owner"], "_property_lock", None)))  # a slider's value from the browser
+        sent = (owner in (self.k_slider, *self.layer_sliders.values())
+                and bool(getattr(owner, "_property_lock", None)))  # a slider's value from the browser
         # A value right after another one (the browser sends the newest as soon as the kernel is idle again) means
         # the handle is moving: an estimate on a subset now, the exact figures once no new value came for
         # SETTLE_SECONDS. A value after a rest (a typed one, the first of a drag) is shown exactly at once.
@@ -739,6 +772,15 @@ class Explorer:
             self.result = self._show()
         if sent:
             self._last_sent = time.perf_counter()
+
+    def _set_layers(self, ks: Mapping[str, float]) -> None:
+        """Move the per-layer sliders without showing anything (the caller shows the result once)."""
+        updating, self._updating = self._updating, True
+        try:
+            for name, k in ks.items():
+                self.layer_sliders[name].value = k
+        finally:
+            self._updating = updating
 
     def _settled(self) -> None:
         self._pending = None
@@ -754,27 +796,42 @@ class Explorer:
         return (f"{point.method} pruning, {point.scope}-wise, {point.criterion}"
                 + (", repaired" if point.repaired else ""))
 
-    def _k_line(self, name: str, k: float, layer_k: tuple | None) -> str:
+    def _k_text(self, method: str, k: float, layer_k: tuple | None, css: bool = False) -> str:
+        """"k = 90%", or each layer's k and what that prunes in all; with `css`, k shown marked for the tests."""
+        shown = f"<span class='pm-k-shown'>{k:g}</span>" if css else f"{k:g}"
         if layer_k is None:
-            return f"<b>{name}, k = <span class='pm-k-shown'>{k:g}</span>%</b>"
-        what = "units" if name.startswith("unit") else "weights"
-        return (f"<b>{name}, k per layer ({', '.join(self._layers)}): {' · '.join(map(str, layer_k))}</b><br>"
-                f"{what} pruned overall: "
-                f"<span class='pm-k-shown'>{k:.1f}</span>%")
+            return f"k = {shown}%"
+        shown = f"<span class='pm-k-shown'>{k:.1f}</span>" if css else f"{k:.1f}"
+        each = " · ".join(f"layer {name}: {value:g}%" for name, value in zip(self._layers, layer_k))
+        return f"{each} ({shown}% of the {'units' if method == 'unit' else 'weights'} in all)"
+
+    def _describe(self, point: Point) -> str:
+        return f"{self._name(point)}, {self._k_text(point.method, point.k, point.layer_k)}"
+
+    def _stale(self, stale: bool) -> None:
+        """Dim the pictures while they show another setting than the readout (an estimate, or drawing)."""
+        for image in (self.histograms, self.pixels, self.digits):
+            (image.add_class if stale else image.remove_class)("pm-stale")
 
     def _show_estimate(self, key: tuple) -> None:
-        """The readout and the curve's ring while the handle moves: accuracy on `ESTIMATE_IMAGES` test images."""
+        """The readout and the curve's ring while the handle moves: estimated on `ESTIMATE_IMAGES` test images."""
         with self._lock:
-            k, accuracy = self._estimate(key)
+            k, accuracy, error = self._estimate(key)
             method, scope, criterion, _, ks = key
-            name = f"{method} pruning, {scope}-wise, {criterion}"
             self.estimate = accuracy
+            self._stale(True)
             self.readout.value = (
-                f"<div style='font-size:14px;line-height:1.55'>{self._k_line(name, k, ks if isinstance(ks, tuple) else None)}"
-                f"<br>test accuracy ≈ <b class='pm-estimate'>{100 * accuracy:.1f}</b>% <i>estimated</i> on "
-                f"{len(self.estimate_indices):,} of the test images<br>"
+                f"<div style='font-size:14px;line-height:1.55'><b>{method} pruning, {scope}-wise, {criterion}, "
+                f"{self._k_text(method, k, ks if isinstance(ks, tuple) else None, css=True)}</b><br>"
+                f"test accuracy ≈ <b class='pm-estimate'>{100 * accuracy:.1f}</b>% ± {200 * error:.1f} "
+                f"<i>estimated</i> from {len(self.estimate_indices):,} of the test images (± two standard errors)<br>"
                 f"<i>the exact figures and the pictures follow when the handle rests</i></div>")
-            self._place_marks(k, accuracy)
+            if self.pinned is not None:
+                self.pinned_readout.value = (
+                    f"<div style='font-size:14px;line-height:1.55;color:#8e24aa'>◇ pinned: {self._describe(self.pinned)}: "
+                    f"<b class='pm-pinned-accuracy'>{100 * self.pinned.accuracy:.2f}</b>%<br>shown now ≈ "
+                    f"{100 * (accuracy - self.pinned.accuracy):+.1f} points against it (estimated)</div>")
+            self._place_marks(k, accuracy, estimated=True)
             show_png(self.curve_image, self._curve.png())
 
     def _show(self) -> Point:
@@ -785,6 +842,8 @@ class Explorer:
                 self._pending = None
             self.estimate = None
             point, pruned = self._numbers(self._setting())
+            if not point.images:
+                self._stale(True)  # the readout goes first; the pictures follow
             self._write_readout(point)
             if not point.images:
                 self._draw(point, pruned)
@@ -792,26 +851,31 @@ class Explorer:
             show_png(self.pixels, point.images["pixels"])
             show_png(self.digits, point.images["digits"])
             if self.pinned is None:
+                self._ring_label.set_text("the setting shown")
                 show_png(self.curve_image, point.images["curve"])
             else:  # the curve with both marks, drawn now: the cached picture has no pin
                 self._place_marks(point.k, point.accuracy)
                 show_png(self.curve_image, self._curve.png())
+            self._stale(False)
             return point
 
     def _write_readout(self, point: Point) -> None:
         delta = 100 * (point.accuracy - self.baseline_accuracy)
-        units = " · ".join(f"{name}: {alive}" for name, alive in point.units_alive.items())
+        *hidden, (output, alive) = point.units_alive.items()
+        units = " · ".join(f"{name}: {alive}" for name, alive in hidden) + f" · output ({output}): {alive}"
         (break_mark, break_colour), (fix_mark, fix_colour) = CHANGE_STYLES["break"], CHANGE_STYLES["fix"]
         tuned = self.tuned.get(point.key)
+        n = len(self._labels)
+        before = "one-shot + repair" if point.repaired else "one-shot"
         self.readout.value = (
-            f"<div style='font-size:14px;line-height:1.55'>{self._k_line(self._name(point), point.k, point.layer_k)}<br>"
-            f"test accuracy <b class='pm-accuracy'>{100 * point.accuracy:.2f}</b>% "
-            f"on the {len(self._labels):,} test images<br>"
+            f"<div style='font-size:14px;line-height:1.55'><b>{self._name(point)}, "
+            f"{self._k_text(point.method, point.k, point.layer_k, css=True)}</b><br>"
+            f"test accuracy <b class='pm-accuracy'>{100 * point.accuracy:.2f}</b>% on the {n:,} test images<br>"
             f"{delta:+.2f} points vs unpruned {100 * self.baseline_accuracy:.2f}%<br>"
             + ("" if tuned is None else
                f"after fine-tuning {FINE_TUNE_EPOCHS} epoch: <b class='pm-tuned-accuracy'>{100 * tuned:.2f}</b>% "
-               f"({100 * (tuned - point.accuracy):+.2f} points against one-shot: "
-               f"{verdict(tuned, point.accuracy, len(self._labels))})<br>") +
+               f"({100 * (tuned - point.accuracy):+.2f} points against {before}: "
+               f"<span class='pm-tuned-verdict'>{verdict(tuned, point.accuracy, n)}</span>)<br>") +
             f"changed answers: <span style='color:{break_colour}'>{break_mark} <span class='pm-breaks'>{point.changes['break']}</span>"
             f" broken</span> · <span style='color:{fix_colour}'>{fix_mark} <span class='pm-fixes'>"
             f"{point.changes['fix']}</span> fixed</span> · {point.changes['other']} other<br>"
@@ -821,41 +885,53 @@ class Explorer:
         )
         pinned = self.pinned
         self.pinned_readout.value = "" if pinned is None else (
-            f"<div style='font-size:14px;line-height:1.55;color:#8e24aa'>◇ pinned: {self._name(pinned)}, "
-            f"k = {pinned.k:g}%: <b class='pm-pinned-accuracy'>{100 * pinned.accuracy:.2f}</b>%, "
-            f"{pinned.weights_kept:,} weights kept<br>shown now {100 * (point.accuracy - pinned.accuracy):+.2f} "
-            f"points against it: <span class='pm-verdict'>{verdict(point.accuracy, pinned.accuracy, len(self._labels))}"
-            "</span> (the series' noise rule)</div>")
+            f"<div style='font-size:14px;line-height:1.55;color:#8e24aa'>◇ pinned: {self._describe(pinned)}: "
+            f"<b class='pm-pinned-accuracy'>{100 * pinned.accuracy:.2f}</b>%, {pinned.weights_kept:,} weights kept<br>"
+            f"shown now {100 * (point.accuracy - pinned.accuracy):+.2f} points against it: <span class='pm-verdict'>"
+            f"{verdict(point.accuracy, pinned.accuracy, n)}</span> (the series' noise rule)"
+            + ("" if tuned is None else
+               f"; fine-tuned {100 * (tuned - pinned.accuracy):+.2f}: {verdict(tuned, pinned.accuracy, n)}")
+            + "</div>")
 
     # per-layer allocation and fine-tuning ---------------------------------------------------------
-    def fill(self) -> dict[str, int]:
-        """Set the per-layer sliders to notebook 06's allocation for the k of the main slider (k% of the hidden
-        layers' weights, or units, removed in all), switch the per-layer mode on, and return the ks.
-
-        The allocation comes from one-layer-at-a-time sensitivity curves measured on the labelled calibration
-        images (from the training split: the test set only reports), for the method and criterion chosen.
-        """
-        if self._labelled is None:
-            raise ValueError("the fill needs labelled calibration images: "
-                             "explore(net, test, calibration=calibration(train))")
+    def _allocation(self) -> dict[str, float]:
+        """Notebook 06's per-layer k for the main slider's k, to the sliders' step (measured once per method and
+        criterion: the one-layer-at-a-time curves on the validation split)."""
         method = self.method
         criterion = self.criterion if self.criterion not in GLOBAL_ONLY else CRITERIA[method][0]
         if (method, criterion) not in self._sensitivity:
             with torch.enable_grad():
                 self._sensitivity[method, criterion] = sensitivity(
-                    self.net, self._labelled, SENSITIVITY_KS[method], method, criterion,
+                    self.net, self.validation, SENSITIVITY_KS[method], method, criterion,
                     calibration=self._data(method, criterion))
         sizes = {name: layer.weight.shape[0] if method == "unit" else layer.weight.numel()
                  for name, layer in self._layers.items()}
         budget = sum(sizes.values()) - round(self.k / 100 * sum(sizes.values()))
-        ks = {name: int(round(k)) for name, k in allocate(self._sensitivity[method, criterion], budget).items()}
+        return {name: min(round(k / LAYER_K_STEP) * LAYER_K_STEP, LAYER_K_MAX) for name, k in
+                allocate(self._sensitivity[method, criterion], budget).items()}
 
-        def change():
-            self.per_layer_box.value = True
-            self.criterion_dropdown.value = criterion
-            for name, k in ks.items():
-                self.layer_sliders[name].value = k
-        self._set_together(change)
+    def fill(self) -> dict[str, float]:
+        """Set the per-layer sliders to notebook 06's allocation for the k of the main slider (k% of the hidden
+        layers' weights, or units, removed in all), switch the per-layer mode on, and return the ks.
+
+        The allocation (`experiments.allocate`) comes from one-layer-at-a-time sensitivity curves
+        (`experiments.sensitivity`) measured on the validation split, for the method and criterion chosen; each k
+        is rounded to the sliders' step of 0.1%. In per-layer mode, moving the main slider then refills.
+        """
+        if self.validation is None:
+            raise ValueError("the fill needs the validation split: explore(net, test, validation=validation)")
+        self.fill_button.disabled = True
+        self.tune_status.value = "measuring the sensitivity curves on the validation split …"
+        try:
+            ks = self._allocation()
+
+            def change():
+                self.per_layer_box.value = True
+                self._set_layers(ks)
+            self._set_together(change)
+        finally:
+            self.fill_button.disabled = False
+            self.tune_status.value = ""
         return ks
 
     def fine_tune(self, wait: bool = False) -> threading.Thread:
@@ -878,8 +954,11 @@ class Explorer:
         self.progress.value = 0
         self._cancel.clear()
         self.fine_tune_button.disabled, self.cancel_button.disabled = True, False
-        self.tune_status.value = f"fine-tuning {self._name(self.result)}, k = {self.result.k:g}% …"
-        self._job = threading.Thread(target=self._tune, args=(key, start, masks, recipe), daemon=True,
+        point = self.result
+        what = (f"{self._name(point)}, " + (f"k = {point.k:g}%" if point.layer_k is None else
+                                            f"one k per layer ({point.k:.1f}% in all)"))
+        self.tune_status.value = f"fine-tuning {what} …"
+        self._job = threading.Thread(target=self._tune, args=(key, start, masks, recipe, what), daemon=True,
                                      name="explorer fine-tune")
         self._job.start()
         if wait:
@@ -895,7 +974,7 @@ class Explorer:
             raise Cancelled
         self.progress.value = step
 
-    def _tune(self, key: tuple, start: nn.Module, masks: dict[str, torch.Tensor], recipe: dict) -> None:
+    def _tune(self, key: tuple, start: nn.Module, masks: dict[str, torch.Tensor], recipe: dict, what: str) -> None:
         try:
             tuned, _ = fine_tune(start, masks, self.train, callback=lambda step, _: self._on_step(step),
                                  every=TUNE_EVERY, **recipe)
@@ -905,13 +984,14 @@ class Explorer:
                 self.tuned[key] = accuracy
                 while len(self.tuned) > self.cache_size:
                     self.tuned.popitem(last=False)
-            status = f"fine-tuned: {100 * accuracy:.2f}% on the test images"
+            status = f"fine-tuned {what}: {100 * accuracy:.2f}% on the test images"
         except Cancelled:
-            status = "cancelled: nothing kept"
+            status = f"cancelled at step {self.progress.value} of {self.progress.max}: nothing kept"
         except Exception as error:  # shown, not lost in a thread
             status = f"the fine-tune failed: {type(error).__name__}: {error}"
         with self._lock:
-            self.progress.value = self.progress.max if status.startswith("fine-tuned") else self.progress.value
+            if status.startswith("fine-tuned"):
+                self.progress.value = self.progress.max
             self.tune_status.value = status
             self.fine_tune_button.disabled, self.cancel_button.disabled = False, True
             if self.result.key == self._setting() and self._pending is None:
@@ -919,12 +999,14 @@ class Explorer:
 
 
 def explore(net: nn.Module, test: Split, method: str = "weight", k: int = 0,
-            calibration: Split | torch.Tensor | None = None, train: Split | None = None) -> Explorer:
+            calibration: Split | torch.Tensor | None = None, train: Split | None = None,
+            validation: Split | None = None) -> Explorer:
     """Build the explorer for `net` on `test`, starting at `method` and `k`; display the returned object.
 
     `calibration` (images from the training split, e.g. `helpers.criteria.calibration(train)`) adds the
-    data-aware criteria, the repair switch and the per-layer fill; `train` adds the fine-tune button.
+    data-aware criteria and the repair switch; `validation` the fill of the per-layer sliders from the
+    sensitivity curves; `train` the fine-tune button.
 
-    Used in 02_weight_pruning, 03_unit_pruning and 07_repair.
+    Used in 02_weight_pruning, 03_unit_pruning, 07_repair and the app.
     """
-    return Explorer(net, test, method=method, k=k, calibration=calibration, train=train)
+    return Explorer(net, test, method=method, k=k, calibration=calibration, train=train, validation=validation)

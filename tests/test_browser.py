@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -259,10 +260,11 @@ def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
             # no training split, so the fill and the fine-tune are there but disabled
             page.locator(".pm-per-layer input[type=checkbox]").check()
             set_by_typing(page, page.locator(".pm-layer-k2"), "90")
-            expect(readout).to_contain_text("k per layer (0, 2, 4, 6): 0 · 90 · 0 · 0", timeout=30_000)
+            expect(readout).to_contain_text("layer 0: 0% · layer 2: 90% · layer 4: 0% · layer 6: 0%", timeout=30_000)
             expect(readout.locator(".pm-accuracy")).to_have_text(expected_accuracy((0, 90, 0, 0)), timeout=30_000)
             expect(page.locator("button.pm-fill")).to_be_disabled()
             expect(page.locator("button.pm-fine-tune")).to_be_disabled()
+            expect(slider.locator(".noUi-target")).to_have_attribute("disabled", re.compile(".*"))  # no fill here
             page.locator(".pm-per-layer input[type=checkbox]").uncheck()
             check_point(page, 0, readout)
 
@@ -316,12 +318,13 @@ def every_control_in_a_notebook(page, address: str, shots: Path) -> None:
     expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_text(accuracy.inner_text())
     page.locator(".pm-repair input[type=checkbox]").uncheck()
     page.locator(".pm-per-layer input[type=checkbox]").check()
-    expect(readout).to_contain_text("k per layer (0, 2, 4, 6): 90 · 90 · 90 · 90", timeout=30_000)
+    expect(readout).to_contain_text("layer 0: 90% · layer 2: 90% · layer 4: 90% · layer 6: 90%", timeout=30_000)
     page.locator("button.pm-fill").click()  # filled from the sensitivity curves for k = 90
-    expect(readout).not_to_contain_text("k per layer (0, 2, 4, 6): 90 · 90 · 90 · 90", timeout=60_000)
-    filled = [int(page.locator(f".pm-layer-k{i} .widget-readout").inner_text()) for i in range(1, 5)]
-    expect(readout).to_contain_text("k per layer (0, 2, 4, 6): " + " · ".join(map(str, filled)))
+    expect(readout).not_to_contain_text("layer 0: 90% · layer 2: 90% · layer 4: 90% · layer 6: 90%", timeout=60_000)
+    expect(readout.locator(".pm-k-shown")).to_have_text("90.0", timeout=30_000)
     names = list(prunable_layers(state()[0]))
+    filled = [float(page.locator(f".pm-layer-k{i} .widget-readout").inner_text()) for i in range(1, 5)]
+    expect(readout).to_contain_text(" · ".join(f"layer {name}: {k:g}%" for name, k in zip(names, filled)))
     expect(accuracy).to_have_text(expected("weight", dict(zip(names, filled)), "wanda"), timeout=30_000)
     page.locator("button.pm-fine-tune").click()
     expect(readout.locator(".pm-tuned-accuracy")).to_be_visible(timeout=120_000)

@@ -89,18 +89,26 @@ def test_readme_speed_table_is_the_one_made_from_docs_benchmarks_csv():
 def test_readme_explorer_browser_table_is_the_one_made_from_docs_explorer_browser_json():
     import json
     from benchmarks.explorer import browser_table
+    from benchmarks.explorer import browser_summary
     timings = json.loads((ROOT / "docs" / "explorer_browser.json").read_text())
-    assert browser_table(timings) in (ROOT / "README.md").read_text(), \
-        "run tests/test_app.py, copy build/results/explorer_browser.json to docs/"
+    readme = (ROOT / "README.md").read_text()
+    assert browser_table(timings) in readme, "run tests/test_app.py, copy build/results/explorer_browser.json to docs/"
+    speed = pandas.read_csv(ROOT / "docs" / "benchmarks.csv").set_index("benchmark")
+    dense = speed.loc["explorer: one dense evaluation of the test set, for scale", "value"]
+    assert browser_summary(timings, dense) in readme
 
 
 def test_explorer_browser_table_says_not_met_when_a_target_is_missed():
-    from benchmarks.explorer import browser_table
-    each = [dict(readout=0.2, pictures=0.4)]
-    timings = dict(new_point=dict(readout=0.2, pictures=0.4, each=each), cached_point=dict(readout=0.01, pictures=0.06, each=each),
+    from benchmarks.explorer import browser_summary, browser_table
+    each = [dict(k=33, readout=0.2, pictures=0.4), dict(k=97, readout=0.35, pictures=0.45)]
+    timings = dict(new_point=dict(readout=0.275, pictures=0.425, slowest_readout=0.35, slowest_pictures=0.45, each=each),
+                   cached_point=dict(readout=0.01, pictures=0.03, slowest_readout=0.01, slowest_pictures=0.06, each=each),
                    drag=dict(seconds=2.0, readout_updates=12, estimates=11, updates_per_second=6.0))
     lines = browser_table(timings).splitlines()
-    assert lines[2].endswith(": met |") and lines[3].endswith("**not met** |") and lines[4].endswith(": met |")
+    assert "typed k = 33, 97" in lines[2] and "readout <= 0.3 s: **not met**; pictures <= 0.5 s: met |" in lines[2]
+    assert lines[3].endswith("**not met** |") and lines[4].endswith(": met |")  # the slowest decides
+    assert browser_summary(timings, 0.3).startswith("A new point's readout missed the target of 0.3 s at k = 97 (0.35 s)"
+                                                    " and met it at k = 33 (0.20 s).")
 
 
 def test_readme_links_each_notebooks_page_on_the_site():

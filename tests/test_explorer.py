@@ -188,8 +188,9 @@ def test_invalid_values_are_refused_or_clamped(setting):
 
 def test_the_sliders_send_values_while_dragged(setting):
     _, _, _, explorer = setting
-    for slider in (explorer.k_slider, *explorer.layer_sliders.values()):
-        assert slider.continuous_update is True and slider.min == 0 and slider.max == 99
+    assert explorer.k_slider.continuous_update is True and (explorer.k_slider.min, explorer.k_slider.max) == (0, 99)
+    for slider in explorer.layer_sliders.values():  # finer, and further: the fill's allocation needs both
+        assert slider.continuous_update is True and (slider.min, slider.max, slider.step) == (0, 99.9, 0.1)
 
 
 def test_scope_is_disabled_for_unit_pruning(setting):
@@ -413,22 +414,29 @@ def test_dragging_shows_an_estimate_then_the_exact_figures(setting):
         for k in (62, 63):  # values arriving while the handle moves
             from_browser(explorer.k_slider, k)
         estimate_readout, shown = explorer.readout.value, explorer.result
+        dimmed = [("pm-stale" in image._dom_classes) for image in (explorer.histograms, explorer.pixels, explorer.digits)]
         await asyncio.sleep(explorer_module.SETTLE_SECONDS * 4)  # the handle rests
-        return first, estimate_readout, shown
+        return first, estimate_readout, shown, dimmed
 
-    first, estimate_readout, shown_while_dragging = asyncio.run(drag())
+    first, estimate_readout, shown_while_dragging, dimmed = asyncio.run(drag())
+    assert dimmed == [True, True, True]  # the pictures still show k = 61: dimmed while the readout estimates
     assert first.k == 61 and first.accuracy == evaluate(prune(net, 61, "weight"), test)
     subset = explorer.estimate_indices
     assert len(subset) == min(explorer_module.ESTIMATE_IMAGES, len(test)) and len(set(subset.tolist())) == len(subset)
     pruned = prune(net, 63, "weight")
-    expected = (pruned(test.images[subset]).argmax(1) == test.labels[subset]).float().mean().item()
-    assert f"<b class='pm-estimate'>{100 * expected:.1f}</b>% <i>estimated</i>" in estimate_readout
+    with torch.no_grad():  # the unpruned accuracy plus the change pruning makes on the subset, and its spread
+        change = ((pruned(test.images[subset]).argmax(1) == test.labels[subset]).double()
+                  - (net(test.images[subset]).argmax(1) == test.labels[subset]).double())
+    expected = evaluate(net, test) + change.mean().item()
+    two_se = 2 * change.std().item() / len(change) ** 0.5
+    assert f"<b class='pm-estimate'>{100 * expected:.1f}</b>% ± {100 * two_se:.1f} <i>estimated</i>" in estimate_readout
     assert "pm-accuracy" not in estimate_readout  # never taken for the exact figure
     assert "k = <span class='pm-k-shown'>63</span>%" in estimate_readout
     assert shown_while_dragging.k == 61  # the exact figures wait for the handle to rest
     assert explorer.result.k == 63 and explorer.estimate is None  # then they come, for the last value
     assert explorer.result.accuracy == evaluate(pruned, test)
     assert "pm-estimate" not in explorer.readout.value and "pm-accuracy" in explorer.readout.value
+    assert not any("pm-stale" in image._dom_classes for image in (explorer.histograms, explorer.pixels, explorer.digits))
 
 
 def test_without_a_running_loop_or_from_python_every_change_is_exact(setting):
@@ -461,7 +469,7 @@ def test_per_layer_ks_give_the_accuracy_of_their_own_masks(setting):
     assert explorer.result.accuracy == evaluate(pruned, test)
     hidden = sum(mask.numel() for mask in masks.values())
     assert explorer.result.k == pytest.approx(100 * sum(int((~m).sum()) for m in masks.values()) / hidden)
-    assert "k per layer (0, 2): 90 · 50</b>" in explorer.readout.value
+    assert "layer 0: 90% · layer 2: 50% (" in explorer.readout.value and "% of the weights in all)</b>" in explorer.readout.value
     explorer.method = "unit"
     unit_masks_ = rank(net, "unit", "layer").masks({names[0]: 90, names[1]: 50})
     assert explorer.result.accuracy == evaluate(apply_masks(net, unit_masks_), test)
@@ -473,24 +481,37 @@ def test_per_layer_ks_give_the_accuracy_of_their_own_masks(setting):
         assert torch.equal(t, before[name])
 
 
-def test_fill_sets_the_sensitivity_allocation(with_calibration):
-    net, test, _, calibration, explorer = with_calibration
-    explorer.per_layer, explorer.method, explorer.scope, explorer.criterion = False, "unit", "layer", "l2"
-    explorer.k = 70
+@pytest.mark.parametrize("method, k", [("unit", 70), ("weight", 95)])
+def test_fill_sets_the_sensitivity_allocation_and_the_main_slider_refills(setting, method, k):
+    net, test, _, _ = setting
+    validation = Split(torch.randn(200, 784, generator=torch.Generator().manual_seed(3)),
+                       torch.randint(0, 10, (200,), generator=torch.Generator().manual_seed(4)))
+    explorer = explore(net, test, validation=validation, method=method, k=k)
     ks = explorer.fill()
-    table = sensitivity(net, calibration, SENSITIVITY_KS["unit"], "unit", "l2")
-    budget = (64 + 32) - round(0.7 * (64 + 32))
-    assert ks == {name: round(k) for name, k in allocate(table, budget).items()}
+    criterion = "l2" if method == "unit" else "magnitude"
+    table = sensitivity(net, validation, SENSITIVITY_KS[method], method, criterion)
+    sizes = [64, 32] if method == "unit" else [64 * 784, 32 * 64]
+    budget = sum(sizes) - round(k / 100 * sum(sizes))
+    assert ks == pytest.approx({name: round(10 * v) / 10 for name, v in allocate(table, budget).items()}, abs=1e-9)
     assert explorer.per_layer and explorer.layer_k == ks and explorer.result.layer_k == tuple(ks.values())
-    assert explorer.result.accuracy == evaluate(apply_masks(net, rank(net, "unit", "layer").masks(ks)), test)
-    explorer.per_layer = False
+    assert explorer.result.accuracy == evaluate(apply_masks(net, rank(net, method, "layer").masks(ks)), test)
+    overall = 100 * round(k / 100 * sum(sizes)) / sum(sizes)  # k% of all the layers' weights (units), rounded
+    assert explorer.result.k == pytest.approx(overall, abs=0.1)  # the allocation keeps it, to the sliders' step
+    assert not explorer.k_slider.disabled and not explorer.fill_button.disabled and explorer.tune_status.value == ""
+    explorer.k = k - 20  # in per-layer mode the main slider moves the filled sliders
+    overall = 100 * round((k - 20) / 100 * sum(sizes)) / sum(sizes)
+    assert explorer.result.k == pytest.approx(overall, abs=0.1) and explorer.layer_k != ks
 
 
 def test_fill_and_fine_tune_need_their_data(setting):
     _, _, _, explorer = setting
     assert explorer.fill_button.disabled and explorer.fine_tune_button.disabled
-    with pytest.raises(ValueError, match="labelled calibration"):
+    with pytest.raises(ValueError, match="validation split"):
         explorer.fill()
+    explorer.per_layer = True
+    assert explorer.k_slider.disabled  # without the fill the main slider would do nothing in per-layer mode
+    explorer.per_layer = False
+    assert not explorer.k_slider.disabled
     with pytest.raises(ValueError, match="training split"):
         explorer.fine_tune()
     with pytest.raises(ValueError, match="train must be a Split"):
@@ -546,7 +567,7 @@ def test_cancel_stops_a_fine_tune_and_keeps_nothing(tunable, monkeypatch):
     release.set()
     job.join(30)
     assert not explorer.tuning and explorer.result.key not in explorer.tuned
-    assert "cancelled" in explorer.tune_status.value and "pm-tuned-accuracy" not in explorer.readout.value
+    assert "cancelled at step 0 of" in explorer.tune_status.value and "pm-tuned-accuracy" not in explorer.readout.value
     assert not explorer.fine_tune_button.disabled and explorer.cancel_button.disabled
     for name, t in net.state_dict().items():
         assert torch.equal(t, before[name])
