@@ -284,7 +284,7 @@ def thin_decade_ticks(axis: plt.Axes, zero_at: float, low: int, high: int, most:
 
 
 class Cancelled(Exception):
-    """Raised inside a fine-tune's training loop when its cancel button was pressed."""
+    """Raised inside a fine-tune's training loop when its cancel button was pressed; args[0] is the step."""
 
 
 def _running_loop():
@@ -356,6 +356,8 @@ class Explorer:
         self._lock = threading.RLock()  # the fine-tune's thread writes the readout too
         self._pending = None  # the exact computation that follows an estimate (a loop handle)
         self._last_sent = -math.inf  # when the last slider value from the browser was handled
+        self._filled = False  # the per-layer sliders hold the fill's allocation (the main slider re-allocates)
+        self._scope_chosen = "layer"  # the scope to return to when the per-layer mode or unit pruning ends
         self._job: threading.Thread | None = None
         self._cancel = threading.Event()
 
@@ -504,7 +506,7 @@ class Explorer:
     # the setting and its network -------------------------------------------------------------------
     def _setting(self) -> tuple:
         """The key of what the controls show: (method, scope, criterion, repaired, k or one k per hidden layer)."""
-        ks = tuple(float(k) for k in self.layer_k.values()) if self.per_layer else int(self.k)
+        ks = tuple(round(float(k), 1) for k in self.layer_k.values()) if self.per_layer else int(self.k)
         scope = "layer" if self.method == "unit" or self.per_layer else self.scope
         return self.method, scope, self.criterion, bool(self.repair), ks
 
@@ -513,7 +515,7 @@ class Explorer:
         if isinstance(k, Mapping):
             k = tuple(float(k.get(name, 0)) for name in self._layers)
         if isinstance(k, tuple):
-            k = tuple(float(value) for value in k)
+            k = tuple(round(float(value), 1) for value in k)  # the sliders' step
             if len(k) != len(self._layers):
                 raise ValueError(f"one k per hidden layer: {len(self._layers)} values, got {len(k)}")
             scope = "layer"
@@ -606,8 +608,9 @@ class Explorer:
         `ESTIMATE_IMAGES` test images.
 
         The estimate is the unpruned accuracy on the whole test set plus the change pruning makes on the subset
-        (a paired difference: at small k it is exact, where the subset's own accuracy would be off by the
-        subset's luck); its standard error is that of the mean per-image change.
+        (a paired difference: at small k it is close, where the subset's own accuracy would be off by the
+        subset's luck); its standard error is that of the mean per-image change, with two standard errors at least
+        3/n (the rule of three: no change among n images still allows about 3/n in the whole set).
         """
         masks = self._masks(key)
         pruned = apply_masks(self.net, masks)
@@ -616,6 +619,8 @@ class Explorer:
         after = (small(subset).argmax(1) == labels).float()
         change = after - (self._dense_predictions[self.estimate_indices] == labels).float()
         error = change.std().item() / math.sqrt(len(change)) if len(change) > 1 else 0.0
+        # no change among the subset does not mean none in the test set: two standard errors are at least 3/n
+        error = max(error, 1.5 / len(change))
         return self._overall_k(key, masks), self.baseline_accuracy + change.mean().item(), error
 
     # the pictures ---------------------------------------------------------------------------------
@@ -732,12 +737,10 @@ class Explorer:
         layer_wise = self.method == "unit" or self.per_layer
         updating, self._updating = self._updating, True
         try:
-            if layer_wise:
-                self.scope_buttons.value = "layer"  # what is shown: a disabled control must not say "global"
+            # what is shown: a disabled control must not say "global"; the choice comes back with the control
+            self.scope_buttons.value = "layer" if layer_wise else self._scope_chosen
             self.scope_buttons.disabled = layer_wise
             self.layer_box.layout.display = "flex" if self.per_layer else "none"
-            # in per-layer mode the main slider is the fill's target; without the fill it would do nothing
-            self.k_slider.disabled = self.per_layer and self.validation is None
             options = self._criteria(self.method, "layer" if layer_wise else self.scope)
             if list(self.criterion_dropdown.options) != options:
                 keep = self.criterion if self.criterion in options else options[0]
@@ -750,10 +753,16 @@ class Explorer:
         if self._updating:  # the criteria offered changed with the method or scope: one update, not two
             return
         owner = None if change is None else change["owner"]
-        if owner is self.per_layer_box and change["new"]:
-            self._set_layers({name: self.k for name in self.layer_sliders})  # they start where the main one is
-        if owner is self.k_slider and self.per_layer and self.validation is not None:
-            self._set_layers(self._allocation())  # in per-layer mode the main slider moves the filled sliders
+        if owner in self.layer_sliders.values() and abs(change["new"] - change["old"]) < LAYER_K_STEP / 2:
+            return  # the browser's slider echoing a value set here, on its own grid of steps (77.7 as 77.699…)
+        if owner in self.layer_sliders.values() or owner is self.per_layer_box:
+            self._filled = False  # a hand-set k per layer, or the mode switched: no longer the fill's allocation
+        if owner is self.scope_buttons and not self.scope_buttons.disabled:
+            self._scope_chosen = self.scope
+        if self.per_layer and (owner in (self.per_layer_box, self.k_slider) or
+                               self._filled and owner in (self.method_buttons, self.criterion_dropdown)):
+            # the layers start where the main slider is, and follow it: uniformly, or re-allocated after a fill
+            self._set_layers(self._allocation() if self._filled else {name: self.k for name in self.layer_sliders})
         self._sync_controls()
         key = self._setting()
         loop = _running_loop()
@@ -793,8 +802,8 @@ class Explorer:
 
     @staticmethod
     def _name(point: Point) -> str:
-        return (f"{point.method} pruning, {point.scope}-wise, {point.criterion}"
-                + (", repaired" if point.repaired else ""))
+        scope = "layer-wise" if point.scope == "layer" else "one global threshold"
+        return f"{point.method} pruning, {scope}, {point.criterion}" + (", repaired" if point.repaired else "")
 
     def _k_text(self, method: str, k: float, layer_k: tuple | None, css: bool = False) -> str:
         """"k = 90%", or each layer's k and what that prunes in all; with `css`, k shown marked for the tests."""
@@ -821,7 +830,8 @@ class Explorer:
             self.estimate = accuracy
             self._stale(True)
             self.readout.value = (
-                f"<div style='font-size:14px;line-height:1.55'><b>{method} pruning, {scope}-wise, {criterion}, "
+                f"<div style='font-size:14px;line-height:1.55'><b>{method} pruning, "
+                f"{'layer-wise' if scope == 'layer' else 'one global threshold'}, {criterion}, "
                 f"{self._k_text(method, k, ks if isinstance(ks, tuple) else None, css=True)}</b><br>"
                 f"test accuracy ≈ <b class='pm-estimate'>{100 * accuracy:.1f}</b>% ± {200 * error:.1f} "
                 f"<i>estimated</i> from {len(self.estimate_indices):,} of the test images (± two standard errors)<br>"
@@ -879,7 +889,7 @@ class Explorer:
             f"changed answers: <span style='color:{break_colour}'>{break_mark} <span class='pm-breaks'>{point.changes['break']}</span>"
             f" broken</span> · <span style='color:{fix_colour}'>{fix_mark} <span class='pm-fixes'>"
             f"{point.changes['fix']}</span> fixed</span> · {point.changes['other']} other<br>"
-            f"weights kept <span class='pm-kept'>{point.weights_kept:,}</span> of {self.total_weights:,}: "
+            f"weights kept (dead units dropped) <span class='pm-kept'>{point.weights_kept:,}</span> of {self.total_weights:,}: "
             f"compression <span class='pm-compression'>{point.compression:.1f}</span>x<br>"
             f"units alive per layer: {units}</div>"
         )
@@ -900,14 +910,20 @@ class Explorer:
         method = self.method
         criterion = self.criterion if self.criterion not in GLOBAL_ONLY else CRITERIA[method][0]
         if (method, criterion) not in self._sensitivity:
-            with torch.enable_grad():
-                self._sensitivity[method, criterion] = sensitivity(
-                    self.net, self.validation, SENSITIVITY_KS[method], method, criterion,
-                    calibration=self._data(method, criterion))
+            before = self.tune_status.value
+            self.tune_status.value = f"measuring the sensitivity curves of {method} pruning ({criterion}) on the " \
+                                     "validation split …"
+            try:
+                with torch.enable_grad():
+                    self._sensitivity[method, criterion] = sensitivity(
+                        self.net, self.validation, SENSITIVITY_KS[method], method, criterion,
+                        calibration=self._data(method, criterion))
+            finally:
+                self.tune_status.value = before
         sizes = {name: layer.weight.shape[0] if method == "unit" else layer.weight.numel()
                  for name, layer in self._layers.items()}
         budget = sum(sizes.values()) - round(self.k / 100 * sum(sizes.values()))
-        return {name: min(round(k / LAYER_K_STEP) * LAYER_K_STEP, LAYER_K_MAX) for name, k in
+        return {name: min(round(k, 1), LAYER_K_MAX) for name, k in  # the sliders' step, 0.1
                 allocate(self._sensitivity[method, criterion], budget).items()}
 
     def fill(self) -> dict[str, float]:
@@ -916,12 +932,12 @@ class Explorer:
 
         The allocation (`experiments.allocate`) comes from one-layer-at-a-time sensitivity curves
         (`experiments.sensitivity`) measured on the validation split, for the method and criterion chosen; each k
-        is rounded to the sliders' step of 0.1%. In per-layer mode, moving the main slider then refills.
+        is rounded to the sliders' step of 0.1%. Until a layer's slider is moved by hand, the main slider, the method and
+        the criterion then re-allocate them (without a fill the main slider moves them all to its k).
         """
         if self.validation is None:
             raise ValueError("the fill needs the validation split: explore(net, test, validation=validation)")
         self.fill_button.disabled = True
-        self.tune_status.value = "measuring the sensitivity curves on the validation split …"
         try:
             ks = self._allocation()
 
@@ -929,9 +945,9 @@ class Explorer:
                 self.per_layer_box.value = True
                 self._set_layers(ks)
             self._set_together(change)
+            self._filled = True
         finally:
             self.fill_button.disabled = False
-            self.tune_status.value = ""
         return ks
 
     def fine_tune(self, wait: bool = False) -> threading.Thread:
@@ -966,12 +982,12 @@ class Explorer:
         return self._job
 
     def cancel(self) -> None:
-        """Stop a running fine-tune at its next step; nothing it computed is kept."""
+        """Stop a running fine-tune within `TUNE_EVERY` steps; nothing it computed is kept."""
         self._cancel.set()
 
     def _on_step(self, step: int) -> None:
         if self._cancel.is_set():
-            raise Cancelled
+            raise Cancelled(step)
         self.progress.value = step
 
     def _tune(self, key: tuple, start: nn.Module, masks: dict[str, torch.Tensor], recipe: dict, what: str) -> None:
@@ -985,8 +1001,8 @@ class Explorer:
                 while len(self.tuned) > self.cache_size:
                     self.tuned.popitem(last=False)
             status = f"fine-tuned {what}: {100 * accuracy:.2f}% on the test images"
-        except Cancelled:
-            status = f"cancelled at step {self.progress.value} of {self.progress.max}: nothing kept"
+        except Cancelled as stop:
+            status = f"cancelled at step {stop.args[0]} of {self.progress.max}: nothing kept"
         except Exception as error:  # shown, not lost in a thread
             status = f"the fine-tune failed: {type(error).__name__}: {error}"
         with self._lock:
