@@ -595,7 +595,12 @@ class Explorer:
         """Render the point's pictures and keep it in the cache (the least recently shown goes beyond its size)."""
         self._histograms.update(pruned)
         self._place_marks(point.k, point.accuracy, pinned=False)
-        first = f"layer {next(iter(self._layers))} at k = {point.layer_k[0]:g}" if point.layer_k else f"k = {point.k:g}"
+        if point.layer_k is None and point.scope == "layer":
+            first = f"k = {point.k:g}"
+        else:  # one global threshold, or one k per layer: the first layer's own share
+            weight = prunable_layers(pruned)[next(iter(self._layers))].weight
+            gone = (weight == 0).all(dim=1).float().mean() if point.method == "unit" else (weight == 0).float().mean()
+            first = f"layer {next(iter(self._layers))} at {100 * gone.item():.1f}"
         point.images.update(histograms=self._histograms_png.png(), pixels=self._draw_pixels(pruned, first),
                             digits=self._draw_digits(point.shown), curve=self._curve.png())
         self._cache[point.key] = point
@@ -654,6 +659,7 @@ class Explorer:
                                     label="the pinned setting")
         legend = axis.legend(fontsize=7, loc="upper left")
         self._ring_label = next(text for text in legend.get_texts() if text.get_text() == "the setting shown")
+        self._pin_label = next(text for text in legend.get_texts() if text.get_text() == "the pinned setting")
         # the curves (and the legend over them) are drawn again over the ring and the line: neither hides a curve
         return Redrawn(figure, lambda: [self._now_line, self._now_ring, self._pin_mark, *self._curve_lines, legend])
 
@@ -664,6 +670,7 @@ class Explorer:
         self._now_line.set_xdata([k, k])
         self._now_ring.set_data([k], [max(100 * (1 - accuracy), 0.01)])
         pin = self.pinned if pinned else None
+        self._pin_label.set_text("the pinned setting" + ("" if pin else " (none)"))
         self._pin_mark.set_data([pin.k] if pin else [], [max(100 * (1 - pin.accuracy), 0.01)] if pin else [])
 
     def _pixels_figure(self, net: nn.Module) -> Redrawn:

@@ -62,7 +62,12 @@ def test_global_scope_differs_from_layer_scope(setting):
     expected = sweep(net, test, ks=[90], methods=["weight"], scope="global").iloc[0]
     assert explorer.result.scope == "global"
     assert explorer.result.accuracy == pytest.approx(expected["accuracy"], abs=1e-9)
-    explorer.scope = "layer"
+    # one global threshold prunes each layer by its own share: the pixel map's title gives layer 0's
+    _, first = linear_layers(prune(net, 90, "weight", scope="global"))[0]
+    first = first.weight
+    assert explorer._pixel_axis.get_title().startswith(f"pixels read, layer 0 at {100 * (first == 0).float().mean():.1f}%")
+    explorer.scope, explorer.k = "layer", 89  # a point not drawn before (the cache keeps the pictures drawn)
+    assert explorer._pixel_axis.get_title().startswith("pixels read, k = 89%")
 
 
 def test_units_alive_are_exact(setting):
@@ -352,6 +357,7 @@ def test_a_pinned_setting_stays_while_the_controls_move(with_calibration):
     unpinned_curve = explorer.curve_image.value
     pinned = explorer.pin()
     assert pinned == explorer.result and explorer.pin_button.description == "unpin"
+    assert explorer._pin_label.get_text() == "the pinned setting"
     explorer.method, explorer.k = "unit", 50
     assert explorer.pinned == pinned and explorer.result.method == "unit"
     assert f"{100 * pinned.accuracy:.2f}" in explorer.pinned_readout.value
@@ -364,6 +370,8 @@ def test_a_pinned_setting_stays_while_the_controls_move(with_calibration):
     explorer.unpin()
     assert explorer.pinned is None and explorer.pinned_readout.value == ""
     assert explorer.curve_image.value == unpinned_curve
+    explorer.k = 87  # a point drawn now, with no pin: the legend does not promise a mark
+    assert explorer._pin_label.get_text() == "the pinned setting (none)"
 
 
 def test_the_cache_keeps_the_settings_shown_last(setting):
