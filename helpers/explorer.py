@@ -66,6 +66,7 @@ import numpy as np
 import torch
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.legend import Legend
 from PIL import Image
 from torch import nn
 
@@ -248,26 +249,48 @@ class Redrawn:
         figure: the figure, fully built and laid out (no layout engine may move things later).
         changing: returns the artists that may change between pictures; the
             same objects every time (they are left out of the background).
+        on_top: an opaque legend whose texts may change, drawn over everything:
+            text is slow to draw, so it is drawn once per set of texts and its
+            pixels (with the edge of its frame) are pasted after that.
+        still: those of the `changing` artists that never move (drawn again
+            over the others, as curves over a marker): they are drawn under the
+            legend when its pixels are kept, so that its edge does not cut them.
     """
 
-    def __init__(self, figure: plt.Figure, changing: Callable[[], list[Artist]]):
-        self.figure, self.changing = figure, changing
+    def __init__(self, figure: plt.Figure, changing: Callable[[], list[Artist]], on_top: Legend | None = None,
+                 still: Callable[[], list[Artist]] = list):
+        self.figure, self.changing, self.on_top, self.still = figure, changing, on_top, still
         figure.set_dpi(CSS_DPI * DEVICE_PIXEL_RATIO)
         self.canvas = FigureCanvasAgg(figure)
-        for artist in changing():
+        for artist in changing() + ([on_top] if on_top else []):
             artist.set_animated(True)
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(figure.bbox)
+        self._stamps = {}  # the on_top legend's pixels, by its texts
 
     def png(self) -> bytes:
         """The figure as it is now, as PNG bytes."""
         self.canvas.restore_region(self.background)
+        stamp = self._stamp() if self.on_top else None
         for artist in sorted(self.changing(), key=lambda artist: artist.get_zorder()):
             self.figure.draw_artist(artist)
-        buffer = io.BytesIO()
+        if stamp is not None:
+            self.canvas.restore_region(stamp)
+        buffer = io.BytesIO()  # the figure is opaque: RGB, a quarter less to encode than RGBA
         Image.frombuffer("RGBA", self.canvas.get_width_height(), self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1
-                         ).save(buffer, format="png", compress_level=1)
+                         ).convert("RGB").save(buffer, format="png", compress_level=1)
         return buffer.getvalue()
+
+    def _stamp(self):
+        """The on_top legend as it looks now, drawn over the background the first time its texts are these."""
+        texts = tuple(text.get_text() for text in self.on_top.get_texts())
+        if texts not in self._stamps:
+            for artist in [*self.still(), self.on_top]:
+                self.figure.draw_artist(artist)
+            box = self.on_top.get_window_extent().padded(2)  # with its frame's edge
+            self._stamps[texts] = self.canvas.copy_from_bbox(box)
+            self.canvas.restore_region(self.background)
+        return self._stamps[texts]
 
 
 def thin_decade_ticks(axis: plt.Axes, zero_at: float, low: int, high: int, most: int = 4) -> None:
@@ -657,11 +680,12 @@ class Explorer:
                                     label="the setting shown")
         self._pin_mark, = axis.plot([], [], "D", ms=8, mfc="none", mew=1.5, color="#8e24aa", zorder=1,
                                     label="the pinned setting")
-        legend = axis.legend(fontsize=7, loc="upper left")
+        legend = axis.legend(fontsize=7, loc="upper left", framealpha=1)  # opaque: pasted as pixels
         self._ring_label = next(text for text in legend.get_texts() if text.get_text() == "the setting shown")
         self._pin_label = next(text for text in legend.get_texts() if text.get_text() == "the pinned setting")
         # the curves (and the legend over them) are drawn again over the ring and the line: neither hides a curve
-        return Redrawn(figure, lambda: [self._now_line, self._now_ring, self._pin_mark, *self._curve_lines, legend])
+        return Redrawn(figure, lambda: [self._now_line, self._now_ring, self._pin_mark, *self._curve_lines],
+                       on_top=legend, still=lambda: self._curve_lines)
 
     def _place_marks(self, k: float, accuracy: float, pinned: bool = True, estimated: bool = False) -> None:
         """The line and the ring at the setting shown, and the pinned setting's diamond (with `pinned` and a pin).

@@ -263,6 +263,25 @@ def test_redrawn_pictures_equal_a_full_drawing(setting):
     assert np.abs(first - decode(explorer.histograms.value)).mean() > 1  # while k changes the picture
 
 
+def test_the_legend_is_pasted_as_a_full_drawing_draws_it(setting):
+    """The curve's legend is drawn once per set of texts and pasted after that: each must be the legend drawn now."""
+    _, _, _, explorer = setting
+    explorer.method, explorer.k = "weight", 10
+    pictures = {}
+    for estimated in (True, False, True, False):  # each set of texts twice: drawn, then pasted
+        explorer._place_marks(40, 0.9, pinned=False, estimated=estimated)
+        blitted, full = explorer._curve.png(), render(explorer._curve.figure, close=False)
+        box = explorer._curve.on_top.get_window_extent().padded(4)  # the legend with a margin, in pixels
+        height = png_size(blitted)[1]
+        rows, columns = slice(int(height - box.y1), int(height - box.y0)), slice(int(box.x0), int(box.x1))
+        difference = np.abs(decode(full) - decode(blitted))[rows, columns]
+        assert difference.mean() < 0.05 and (difference > 64).mean() < 5e-4  # antialiased edges may differ
+        pictures.setdefault(estimated, []).append(decode(blitted))
+    assert all(np.array_equal(*twice) for twice in pictures.values())
+    assert np.abs(pictures[True][0] - pictures[False][0]).mean() > 0.01  # "(≈, estimated)" shows
+    explorer.k = 11  # the marks back at the setting shown
+
+
 def test_ring_marks_the_point_under_the_curves(setting):
     _, _, _, explorer = setting
     explorer.method, explorer.k = "unit", 80
