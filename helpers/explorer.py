@@ -621,9 +621,10 @@ class Explorer:
         if point.layer_k is None and point.scope == "layer":
             first = f"k = {point.k:g}"
         else:  # one global threshold, or one k per layer: the first layer's own share
-            weight = prunable_layers(pruned)[next(iter(self._layers))].weight
-            gone = (weight == 0).all(dim=1).float().mean() if point.method == "unit" else (weight == 0).float().mean()
-            first = f"layer {next(iter(self._layers))} at {100 * gone.item():.1f}"
+            name = next(iter(self._layers))
+            zero = prunable_layers(pruned)[name].weight == 0
+            gone = zero.all(dim=1).float().mean() if point.method == "unit" else zero.float().mean()
+            first = f"layer {name} at {100 * gone.item():.1f}"
         point.images.update(histograms=self._histograms_png.png(), pixels=self._draw_pixels(pruned, first),
                             digits=self._draw_digits(point.shown), curve=self._curve.png())
         self._cache[point.key] = point
@@ -711,7 +712,7 @@ class Explorer:
         return Redrawn(figure, lambda: [axis.images[0], axis.title])
 
     def _draw_pixels(self, pruned: nn.Module, k: str) -> bytes:
-        """The map of the pixels `pruned` reads, titled with the first layer's `k` ("k = 90" or "layer 0 at k = 90")."""
+        """The map of the pixels `pruned` reads, titled with the first layer's `k` ("k = 90" or "layer 0 at 92.6")."""
         values = plots.pixel_values(pruned).numpy()
         pruned_any = bool((plots.pixel_survival(pruned) < 1).any())
         alike = pruned_any and bool((values == values.flatten()[0]).all())  # unit pruning: rows go, not pixels
