@@ -833,9 +833,16 @@ class Explorer:
         self.result = self._show()
 
     @staticmethod
-    def _name(point: Point) -> str:
-        scope = "layer-wise" if point.scope == "layer" else "one global threshold"
-        return f"{point.method} pruning, {scope}, {point.criterion}" + (", repaired" if point.repaired else "")
+    def _name(key: tuple) -> str:
+        """"weight pruning, layer-wise, magnitude[, repaired]" of a setting's key (a point's `.key`)."""
+        method, scope, criterion, repaired = key[:4]
+        scope = "layer-wise" if scope == "layer" else "one global threshold"
+        return f"{method} pruning, {scope}, {criterion}" + (", repaired" if repaired else "")
+
+    def _pinned_head(self) -> str:
+        """The pinned line's start, the same for the exact figures and the estimate."""
+        return (f"<div style='font-size:14px;line-height:1.55;color:#8e24aa'>◇ pinned: {self._describe(self.pinned)}: "
+                f"<b class='pm-pinned-accuracy'>{100 * self.pinned.accuracy:.2f}</b>%")
 
     def _k_text(self, method: str, k: float, layer_k: tuple | None, css: bool = False) -> str:
         """"k = 90%", or each layer's k and what that prunes in all; with `css`, k shown marked for the tests."""
@@ -847,7 +854,7 @@ class Explorer:
         return f"{each} ({shown}% of the {'units' if method == 'unit' else 'weights'} in all)"
 
     def _describe(self, point: Point) -> str:
-        return f"{self._name(point)}, {self._k_text(point.method, point.k, point.layer_k)}"
+        return f"{self._name(point.key)}, {self._k_text(point.method, point.k, point.layer_k)}"
 
     def _stale(self, stale: bool) -> None:
         """Dim the pictures while they show another setting than the readout (an estimate, or drawing)."""
@@ -858,20 +865,18 @@ class Explorer:
         """The readout and the curve's ring while the handle moves: estimated on `ESTIMATE_IMAGES` test images."""
         with self._lock:
             k, accuracy, error = self._estimate(key)
-            method, scope, criterion, _, ks = key
+            method, ks = key[0], key[4]
             self.estimate = accuracy
             self._stale(True)
             self.readout.value = (
-                f"<div style='font-size:14px;line-height:1.55'><b>{method} pruning, "
-                f"{'layer-wise' if scope == 'layer' else 'one global threshold'}, {criterion}, "
+                f"<div style='font-size:14px;line-height:1.55'><b>{self._name(key)}, "
                 f"{self._k_text(method, k, ks if isinstance(ks, tuple) else None, css=True)}</b><br>"
                 f"test accuracy ≈ <b class='pm-estimate'>{100 * accuracy:.1f}</b>% ± {200 * error:.1f} "
                 f"<i>estimated</i> from {len(self.estimate_indices):,} of the test images (± two standard errors)<br>"
                 f"<i>the exact figures and the pictures follow when the handle rests</i></div>")
             if self.pinned is not None:
                 self.pinned_readout.value = (
-                    f"<div style='font-size:14px;line-height:1.55;color:#8e24aa'>◇ pinned: {self._describe(self.pinned)}: "
-                    f"<b class='pm-pinned-accuracy'>{100 * self.pinned.accuracy:.2f}</b>%<br>shown now ≈ "
+                    f"{self._pinned_head()}<br>shown now ≈ "
                     f"{100 * (accuracy - self.pinned.accuracy):+.1f} points against it (estimated)</div>")
             self._place_marks(k, accuracy, estimated=True)
             show_png(self.curve_image, self._curve.png())
@@ -910,7 +915,7 @@ class Explorer:
         n = len(self._labels)
         before = "one-shot + repair" if point.repaired else "one-shot"
         self.readout.value = (
-            f"<div style='font-size:14px;line-height:1.55'><b>{self._name(point)}, "
+            f"<div style='font-size:14px;line-height:1.55'><b>{self._name(point.key)}, "
             f"{self._k_text(point.method, point.k, point.layer_k, css=True)}</b><br>"
             f"test accuracy <b class='pm-accuracy'>{100 * point.accuracy:.2f}</b>% on the {n:,} test images<br>"
             f"{delta:+.2f} points vs unpruned {100 * self.baseline_accuracy:.2f}%<br>"
@@ -927,8 +932,7 @@ class Explorer:
         )
         pinned = self.pinned
         self.pinned_readout.value = "" if pinned is None else (
-            f"<div style='font-size:14px;line-height:1.55;color:#8e24aa'>◇ pinned: {self._describe(pinned)}: "
-            f"<b class='pm-pinned-accuracy'>{100 * pinned.accuracy:.2f}</b>%, {pinned.weights_kept:,} weights kept<br>"
+            f"{self._pinned_head()}, {pinned.weights_kept:,} weights kept<br>"
             f"shown now {100 * (point.accuracy - pinned.accuracy):+.2f} points against it: <span class='pm-verdict'>"
             f"{verdict(point.accuracy, pinned.accuracy, n)}</span> (the series' noise rule)"
             + ("" if tuned is None else
@@ -1003,7 +1007,7 @@ class Explorer:
         self._cancel.clear()
         self.fine_tune_button.disabled, self.cancel_button.disabled = True, False
         point = self.result
-        what = (f"{self._name(point)}, " + (f"k = {point.k:g}%" if point.layer_k is None else
+        what = (f"{self._name(point.key)}, " + (f"k = {point.k:g}%" if point.layer_k is None else
                                             f"one k per layer ({point.k:.1f}% in all)"))
         self.tune_status.value = f"fine-tuning {what} …"
         self._job = threading.Thread(target=self._tune, args=(key, start, masks, recipe, what), daemon=True,
@@ -1032,13 +1036,13 @@ class Explorer:
                 self.tuned[key] = accuracy
                 while len(self.tuned) > self.cache_size:
                     self.tuned.popitem(last=False)
-            status = f"fine-tuned {what}: {100 * accuracy:.2f}% on the test images"
+            status, finished = f"fine-tuned {what}: {100 * accuracy:.2f}% on the test images", True
         except Cancelled as stop:
-            status = f"cancelled at step {stop.args[0]} of {self.progress.max}: nothing kept"
+            status, finished = f"cancelled at step {stop.args[0]} of {self.progress.max}: nothing kept", False
         except Exception as error:  # shown, not lost in a thread
-            status = f"the fine-tune failed: {type(error).__name__}: {error}"
+            status, finished = f"the fine-tune failed: {type(error).__name__}: {error}", False
         with self._lock:
-            if status.startswith("fine-tuned"):
+            if finished:
                 self.progress.value = self.progress.max
             self.tune_status.value = status
             self.fine_tune_button.disabled, self.cancel_button.disabled = False, True
