@@ -3,14 +3,18 @@
 #   make test  unit tests, then every notebook under nbmake (copies in build/executed/), the site, then the browser tests
 #   make site  the static site of the executed notebooks in build/site/ (after make test or make run)
 #   make lab   open JupyterLab on notebooks/
+#   make claims    every notebook once per seed (SEEDS="1 2", NOTEBOOKS="03 06"); one table of the claims that did not hold
 #   make explorer  the explorer alone as a web page (Voila, no code shown) at http://localhost:8866
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-NOTEBOOKS = $(sort $(wildcard notebooks/[0-9]*.ipynb))
+NOTEBOOK_FILES = $(sort $(wildcard notebooks/[0-9]*.ipynb))
+# make claims: the seeds and (by number; empty = 01-09) the notebooks it runs
+SEEDS ?= 0 1 2 3 4
+NOTEBOOKS ?=
 EXECUTED  = build/executed
 
-.PHONY: run test unit notebooks browser lab explorer site results recipe benchmark clean
+.PHONY: run test claims unit notebooks browser lab explorer site results recipe benchmark clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,16 +23,22 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/python -m helpers.run $(NOTEBOOKS)
+	$(BIN)/python -m helpers.run $(NOTEBOOK_FILES)
 
 # the notebooks are executed once, as copies in build/executed/ (nbmake --overwrite writes the outputs into the
 # copies, never into notebooks/); the site is built from those copies
+# a claim that does not hold fails make test (make run, make lab and a reader's session show a note instead)
+test: export PRUNING_MNIST_CLAIMS = strict
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -m "not browser"
-	rm -rf $(EXECUTED) && mkdir -p $(EXECUTED) && cp $(NOTEBOOKS) $(EXECUTED)/
+	rm -rf $(EXECUTED) && mkdir -p $(EXECUTED) && cp $(NOTEBOOK_FILES) $(EXECUTED)/
 	$(BIN)/python -m pytest --nbmake --overwrite --nbmake-timeout=1800 --durations=0 -p no:cacheprovider $(EXECUTED)/*.ipynb
 	$(BIN)/python -m helpers.site
 	$(BIN)/python -m pytest -m browser -rs
+
+# every notebook once per seed, into build/claims/seed-N/; ends with the table of the claims that did not hold
+claims: $(BIN)/.installed
+	$(BIN)/python -m helpers.claims --seeds $(SEEDS) --notebooks $(NOTEBOOKS)
 
 site: $(BIN)/.installed
 	$(BIN)/python -m helpers.site

@@ -44,6 +44,31 @@ def checkpoint_dir() -> Path:
     return project_home() / "checkpoints"
 
 
+def series_seed() -> int:
+    """The seed the series runs on: `PRUNING_MNIST_SEED` (a whole number in [0, 2**31)), default 0.
+
+    Every notebook, the app and the browser tests read it here, so one switch runs the whole
+    series on another network: `PRUNING_MNIST_SEED=3 make run`, or `make claims SEEDS="1 2"`.
+
+    Raises:
+        ValueError: the variable is set to something that is not such a number.
+
+    >>> import os; os.environ.pop("PRUNING_MNIST_SEED", None) and None; series_seed()
+    0
+    """
+    text = os.environ.get("PRUNING_MNIST_SEED", "").strip()
+    if not text:
+        return 0
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < 2**31:
+        raise ValueError(f"PRUNING_MNIST_SEED must be a whole number in [0, 2**31), got {text!r}: "
+                         "unset it for seed 0, or set it to e.g. 1")
+    return seed
+
+
 def default_device() -> torch.device:
     """CUDA when available, else CPU; `PRUNING_MNIST_DEVICE` overrides (e.g. "cpu")."""
     if os.environ.get("PRUNING_MNIST_DEVICE"):

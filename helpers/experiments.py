@@ -23,6 +23,7 @@ from helpers.criteria import calibration as draw_calibration
 from helpers.pruning import (METHODS, apply_masks, check_k, check_masks, compact, compression, flops, masks_for,
                              keep_largest, prunable_layers, rank, unit_masks, weight_masks, weights_kept)
 from helpers.training import RECIPE, evaluate, evaluate_loss, fit, initial_network, restart_network
+from helpers.stats import TOO_CLOSE, differs, noise, paired, standard_error, verdict  # noqa: F401 (re-exported: the old import path)
 
 
 def measure(pruned: nn.Module, dense_flops: int, total_weights: int, test: Split) -> dict:
@@ -456,83 +457,14 @@ def fine_tuned_sweep(net: nn.Module, train: Split, test: Split, ks: Mapping[str,
     return pd.DataFrame(rows)
 
 
-def standard_error(accuracy: float, n: int) -> float:
-    """Binomial standard error of an accuracy measured on `n` independent examples: sqrt(p (1 - p) / n).
-
-    Two accuracies on the same test set differ by more than noise only when the gap is
-    well above this (at 98.6% on 10,000 images it is about 0.12 points).
-
-    Args:
-        accuracy: in [0, 1].
-        n: number of examples it was measured on (>= 1).
-
-    Raises:
-        ValueError: accuracy outside [0, 1] or NaN; n not a positive integer.
-
-    >>> round(100 * standard_error(0.986, 10_000), 3)
-    0.117
-
-    Used in 01-05 and by `noise`.
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0 <= accuracy <= 1:
-        raise ValueError(f"accuracy must be in [0, 1], got {accuracy!r}")
-    return (accuracy * (1 - accuracy) / n) ** 0.5
-
-
-def noise(a: float, b: float, n: int) -> float:
-    """The series' noise rule: twice the standard error of the difference of two accuracies, 2 sqrt(SE(a)² + SE(b)²).
-
-    Two accuracies, each measured on `n` images, are called different only when their
-    gap exceeds this. At 98.6% against 98.6% on the 10,000 test images it is 0.33
-    points; on the 5,000 validation images 0.47. The rule treats the two accuracies
-    as independent; two networks measured on the *same* images err on mostly the
-    same images, so it is lenient towards "within the noise" and strict towards
-    "better".
-
-    >>> round(100 * noise(0.986, 0.986, 10_000), 2)
-    0.33
-
-    Used in 01-05 (through `verdict`).
-    """
-    return 2 * math.hypot(standard_error(a, n), standard_error(b, n))
-
-
-def verdict(a: float, b: float, n: int, higher: str = "higher", lower: str = "lower") -> str:
-    """The series' words for accuracy `a` against `b` (each on `n` images), by the noise rule.
-
-    Returns `higher` or `lower` when the gap exceeds `noise(a, b, n)`;
-    "indistinguishable" when it is at most one standard error of the difference
-    (half the noise); "within the noise" in between. Pass `higher`/`lower` to name
-    the winner ("L1 better", "weight").
-
-    >>> verdict(0.990, 0.980, 10_000), verdict(0.9861, 0.9860, 10_000), verdict(0.9860, 0.9885, 10_000)
-    ('higher', 'indistinguishable', 'within the noise')
-    """
-    gap, threshold = a - b, noise(a, b, n)
-    if gap > threshold:
-        return higher
-    if -gap > threshold:
-        return lower
-    return "indistinguishable" if abs(gap) <= threshold / 2 else "within the noise"
-
-
 def phrase(word: str) -> str:
-    """A `verdict` as words that go before the thing compared with: "indistinguishable from", "within the noise of";
-    `higher` and `lower` words (e.g. "above", "higher than") are returned as they are.
+    """A verdict as words that go before the thing compared with ("too close to call against");
+    "higher" and "lower" words (e.g. "above") are returned as they are.
 
-    >>> phrase("indistinguishable"), phrase("within the noise"), phrase("above")
-    ('indistinguishable from', 'within the noise of', 'above')
-
-    Used in 05-09, to write sentences such as "98.10% is indistinguishable from the dense network's".
+    >>> phrase("too close to call"), phrase("above")
+    ('too close to call against', 'above')
     """
-    return {"indistinguishable": "indistinguishable from", "within the noise": "within the noise of"}.get(word, word)
-
-
-def differs(a: float, b: float, n: int) -> bool:
-    """True when accuracies `a` and `b` (each on `n` images) differ by more than the noise rule allows."""
-    return abs(a - b) > noise(a, b, n)
+    return f"{word} against" if word == TOO_CLOSE else word
 
 
 def compare_fine_tuning(net: nn.Module, masks: Mapping[str, torch.Tensor], train: Split, validation: Split,

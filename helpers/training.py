@@ -76,6 +76,32 @@ def evaluate_loss(net: nn.Module, data: Split, batch_size: int = 10_000) -> tupl
     return correct / len(data), loss / len(data)
 
 
+@torch.no_grad()
+def correct(net: nn.Module, data: Split, batch_size: int = 10_000) -> torch.Tensor:
+    """Per image of `data`, whether `net` classifies it right: a boolean tensor on the CPU.
+
+    Two networks scored on the same images are compared with `helpers.stats.paired(correct(a, data),
+    correct(b, data))`; `correct(net, data).float().mean()` equals `evaluate(net, data)`.
+
+    >>> from helpers.data import Split
+    >>> net = torch.nn.Linear(2, 2, bias=False)
+    >>> _ = net.weight.data.copy_(torch.eye(2))
+    >>> correct(net, Split(torch.tensor([[1., 0.], [0., 1.], [1., 0.]]), torch.tensor([0, 1, 1]))).tolist()
+    [True, True, False]
+
+    Used in 02-09.
+    """
+    if len(data) == 0:
+        raise ValueError("cannot evaluate on an empty dataset")
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters(), torch.empty(0)).device
+    right = [(net(data.images[start : start + batch_size].to(device)).argmax(1).cpu()
+              == data.labels[start : start + batch_size]) for start in range(0, len(data), batch_size)]
+    net.train(was_training)
+    return torch.cat(right)
+
+
 def _check_positive(name: str, value: float, integer: bool = False) -> None:
     kind = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or not math.isfinite(value):
