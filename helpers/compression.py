@@ -23,6 +23,13 @@ Deep Compression spends a few bits on each:
 (written to a temporary name, then renamed); `load_compressed(path)` reads it
 back and refuses a truncated, corrupt or foreign file with a clear error.
 
+The format holds the weight matrices of a bias-free ReLU MLP as `make_mlp` builds it
+(Linear, ReLU, ..., Linear) and nothing else; `check_storable` refuses any other network
+(biases, another activation, extra state) with a ValueError that names the problem and
+the fix, rather than writing a file that reads back as a different network. The file
+format, byte by byte, is on one page: docs/compressed_format.md
+(https://github.com/pruning-mnist/pruning-mnist/blob/main/docs/compressed_format.md).
+
 Used in 09_ship_it.
 """
 
@@ -44,14 +51,14 @@ import torch
 from torch import nn
 
 from helpers.data import Split
-from helpers.experiments import verdict
 from helpers.model import architecture, linear_layers, make_mlp, write_atomically
-from helpers.training import evaluate
+from helpers.stats import paired
+from helpers.training import correct
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "BITS", "CompressedFileError", "share_weights", "fine_tune_centroids",
            "relative_positions",
            "absolute_positions", "huffman_lengths", "huffman_encode", "huffman_decode", "save_compressed",
-           "load_compressed", "shared_network", "check_bits", "STAGES", "size_stages", "choose_bits"]
+           "load_compressed", "shared_network", "check_bits", "check_storable", "STAGES", "size_stages", "choose_bits"]
 
 #: The first bytes of every file `save_compressed` writes.
 MAGIC = b"PRUNING-MNIST-DC"
@@ -72,6 +79,60 @@ def check_bits(bits: int, name: str = "bits", low: int = 1, high: int = 8) -> in
     if isinstance(bits, bool) or not isinstance(bits, int) or not low <= bits <= high:
         raise ValueError(f"{name} must be an integer from {low} to {high}, got {bits!r}")
     return bits
+
+
+#: What to do with a network the format cannot hold (the end of `check_storable`'s messages).
+_FIX = ("the format holds only a bias-free ReLU MLP as make_mlp builds it (Linear, ReLU, ..., Linear, no bias): "
+        "rebuild the network with helpers.model.make_mlp and copy its weights in, or ship this network as ONNX "
+        "(helpers.export.to_onnx), which stores any graph")
+
+
+def check_storable(net: nn.Module) -> list[int]:
+    """Return the widths of `net` if a Deep Compression file can hold it; raise ValueError naming what it cannot.
+
+    The file stores the weight matrices of an `nn.Sequential` of bias-free Linear layers with a ReLU between
+    every two (what `make_mlp` builds) and nothing else; `load_compressed` rebuilds that network. Anything more
+    would be dropped without a word and read back as another network, so it is refused: a bias, another
+    activation or module, a Linear layer whose inputs do not match the layer before, extra entries in the
+    state_dict (e.g. `torch.nn.utils.prune`'s weight_orig and weight_mask: call `prune.remove` first).
+
+    Raises:
+        ValueError: the first thing the format cannot hold, and the fix.
+
+    >>> check_storable(make_mlp((4,), inputs=3, classes=2))
+    [3, 4, 2]
+    >>> check_storable(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2, bias=False)))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: layer '0' has a bias, which a Deep Compression file cannot hold; the format holds only ...
+
+    Used in 09_ship_it (through `save_compressed`, `shared_network` and `fine_tune_centroids`).
+    """
+    if not isinstance(net, nn.Sequential):
+        raise ValueError(f"a Deep Compression file cannot hold a {type(net).__name__} (its forward pass is its own "
+                         f"code, not a sequence of layers); {_FIX}")
+    widths = architecture(net)  # raises when there is no Linear layer
+    expected = make_mlp(tuple(widths[1:-1]), inputs=widths[0], classes=widths[-1])
+    modules, reference = list(net.named_children()), list(expected)
+    for position, (name, module) in enumerate(modules):
+        want = type(reference[position]).__name__ if position < len(reference) else None
+        if want is None:
+            raise ValueError(f"module {name!r} ({type(module).__name__}) comes after the output layer, which a Deep "
+                             f"Compression file cannot hold; {_FIX}")
+        if type(module).__name__ != want or not isinstance(module, type(reference[position])):
+            raise ValueError(f"module {name!r} is {type(module).__name__} where a Deep Compression file has {want}, "
+                             f"and would read back as {want}; {_FIX}")
+        if isinstance(module, nn.Linear):
+            if module.bias is not None:
+                raise ValueError(f"layer {name!r} has a bias, which a Deep Compression file cannot hold; {_FIX}")
+            if module.in_features != widths[position // 2]:
+                raise ValueError(f"layer {name!r} takes {module.in_features} inputs but the layer before gives "
+                                 f"{widths[position // 2]}; {_FIX}")
+    extra = sorted(set(net.state_dict()) - set(expected.state_dict()))
+    if extra:
+        raise ValueError(f"the network's state_dict holds {extra}, which a Deep Compression file cannot hold (pruned "
+                         "with torch.nn.utils.prune? call prune.remove(layer, 'weight') on each layer first); " + _FIX)
+    return widths
 
 
 # --- 1. weight sharing -------------------------------------------------------------------------------------------
@@ -147,8 +208,13 @@ def fine_tune_centroids(net: nn.Module, train: Split, bits: int = BITS, epochs: 
 
     Returns:
         A network whose weights are the trained shared values (at most 2^bits − 1 distinct nonzero values per layer).
+
+    Raises:
+        ValueError: bits out of 1-8, epochs not a positive integer, or a network the format cannot hold
+            (`check_storable`: the shared forward pass is that of a bias-free ReLU MLP).
     """
     check_bits(bits)
+    check_storable(net)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     device = next(net.parameters()).device
@@ -302,8 +368,13 @@ def _encode_layer(weight: torch.Tensor, bits: int, index_bits: Sequence[int]) ->
 
 
 def shared_network(net: nn.Module, bits: int = BITS) -> nn.Sequential:
-    """A copy of `net` with every Linear layer's weights replaced by their shared values (what a compressed file holds)."""
-    shared = make_mlp(tuple(architecture(net)[1:-1]), inputs=architecture(net)[0], classes=architecture(net)[-1])
+    """A copy of `net` with every Linear layer's weights replaced by their shared values (what a compressed file holds).
+
+    Raises:
+        ValueError: a network the format cannot hold (`check_storable`), or bits out of 1-8.
+    """
+    widths = check_storable(net)
+    shared = make_mlp(tuple(widths[1:-1]), inputs=widths[0], classes=widths[-1])
     shared.load_state_dict(net.state_dict())
     with torch.no_grad():
         for _, layer in linear_layers(shared):
@@ -316,16 +387,21 @@ def save_compressed(net: nn.Module, path: str | Path, bits: int = BITS,
                     index_bits: Sequence[int] = INDEX_BITS) -> int:
     """Write `net` (a pruned MLP of this series) as a Deep Compression file; return its size in bytes.
 
+    The layout, byte by byte, is in docs/compressed_format.md.
+
     Args:
-        net: the network; its zeros are what relative positions skip.
+        net: the network, a bias-free ReLU MLP as `make_mlp` builds it; its zeros are what relative positions skip.
         path: the file; written to a temporary name in the same folder and renamed when complete.
         bits: bits per weight code (1 to 8): 2^bits − 1 shared values per layer.
         index_bits: the gap widths to try per layer (1 to 16 each); the one giving the fewest bytes is used.
 
     Raises:
-        ValueError: bits or an index width out of range; a network with no zero weight in its hidden layers
-            (nothing pruned: relative positions would cost more than they save; prune it first).
+        ValueError: a network the format cannot hold (a bias, another activation or module, extra state: see
+            `check_storable`; the message names the problem and the fix); bits or an index width out of range;
+            a network with no zero weight in its hidden layers (nothing pruned: relative positions would cost
+            more than they save; prune it first). Nothing is written.
     """
+    check_storable(net)
     check_bits(bits)
     index_bits = [check_bits(width, "index_bits", 1, 16) for width in index_bits]
     if not index_bits:
@@ -454,32 +530,38 @@ def size_stages(net: nn.Module, bits: int = BITS, index_bits: Sequence[int] = IN
 def choose_bits(net: nn.Module, validation: Split, candidates: Sequence[int] = range(2, 9)) -> tuple[int, pd.DataFrame]:
     """The fewest bits per weight code whose shared network is not clearly less accurate on `validation` than `net`.
 
-    Each candidate shares `net`'s weights (`shared_network`, k-means only) and is scored on `validation`; "clearly
-    less accurate" is the series' noise rule (`helpers.experiments.verdict` says "lower").
+    Each candidate shares `net`'s weights (`shared_network`, k-means only) and is scored on `validation` image by
+    image; "clearly less accurate" is the paired test (`helpers.stats.paired`, McNemar's: the images `net` gets
+    right and the shared network wrong against the reverse, |z| > 2) saying "lower". The rule leans to the
+    cheaper option: a loss the test calls "too close to call" is accepted, and the fewest such bits win.
 
     Returns:
         (bits, table): the choice, and one row per candidate (index bits): values_per_layer, validation_accuracy,
-        file_bytes (the file `save_compressed` writes), against (the verdict against `net`).
+        file_bytes (the file `save_compressed` writes), lost and gained (validation images `net` gets right and
+        the shared network wrong, and the reverse), z and against (the paired test's verdict of the shared
+        network against `net`: "higher", "lower" or "too close to call").
 
     Raises:
-        ValueError: no candidate, a candidate out of 1-8, or a network with nothing pruned; every candidate
-            clearly less accurate (try more bits).
+        ValueError: no candidate, a candidate out of 1-8, a network the format cannot hold (`check_storable`) or
+            with nothing pruned; every candidate clearly less accurate (try more bits).
     """
     candidates = sorted(check_bits(b) for b in candidates)
     if not candidates:
         raise ValueError("candidates must name at least one number of bits, e.g. range(2, 9)")
-    reference = evaluate(net, validation)
+    check_storable(net)
+    reference = correct(net, validation)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for bits in candidates:
             shared = shared_network(net, bits)
-            accuracy = evaluate(shared, validation)
-            rows.append(dict(bits=bits, values_per_layer=2**bits - 1, validation_accuracy=accuracy,
+            right = correct(shared, validation)
+            test = paired(right, reference)
+            rows.append(dict(bits=bits, values_per_layer=2**bits - 1, validation_accuracy=int(right.sum()) / len(right),
                              file_bytes=save_compressed(shared, Path(folder) / "net.dc", bits=bits),
-                             against=verdict(accuracy, reference, len(validation))))
+                             lost=test["b_only"], gained=test["a_only"], z=test["z"], against=test["verdict"]))
     table = pd.DataFrame(rows).set_index("bits")
     good = table.index[table["against"] != "lower"]
     if not len(good):
         raise ValueError(f"every candidate ({candidates}) is clearly less accurate than the network on validation "
-                         f"({100 * reference:.2f}%); try more bits")
+                         f"({100 * int(reference.sum()) / len(reference):.2f}%); try more bits")
     return int(good[0]), table

@@ -239,7 +239,7 @@ def compare_at_equal_cost(results: pd.DataFrame, cost: str, budgets: Sequence[fl
         One row per budget: the budget (column `cost`), "<method> accuracy" for
         both, gap (first minus second, 0-1), noise (two standard errors of the
         difference, `noise`) and better: `verdict`'s word, the winning method's name
-        beyond the noise, else "within the noise" or "indistinguishable".
+        beyond the noise, else "too close to call".
 
     Used in 03_unit_pruning.
     """

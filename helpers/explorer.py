@@ -57,7 +57,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import ipywidgets as widgets
@@ -74,7 +74,8 @@ from helpers import plots
 from helpers.config import K_LIST
 from helpers.data import Split
 from helpers.criteria import CRITERIA, DATA_AWARE, GLOBAL_ONLY
-from helpers.experiments import FINE_TUNE, SENSITIVITY_KS, allocate, fine_tune, sensitivity, sweep, verdict
+from helpers.experiments import FINE_TUNE, SENSITIVITY_KS, allocate, fine_tune, sensitivity, sweep
+from helpers.stats import paired, verdict
 from helpers.pruning import (METHODS, SCOPES, Ranking, apply_masks, check_k, compact, compression, prunable_layers,
                              rank, weights_kept)
 from helpers.repair import repair
@@ -163,6 +164,7 @@ class Point:
     images: dict[str, bytes]
     layer_k: tuple[float, ...] | None = None
     key: tuple = ()
+    correct: torch.Tensor | None = field(default=None, repr=False, compare=False)  # per image: right or not
 
 
 def classify_changes(labels: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -611,7 +613,7 @@ class Explorer:
         point = Point(method, scope, self._overall_k(key, masks), criterion, repaired, accuracy, weights_kept(small),
                       compression(small, self.total_weights), units,
                       {kind: len(indices) for kind, indices in changes.items()}, shown, {},
-                      ks if isinstance(ks, tuple) else None, key)
+                      ks if isinstance(ks, tuple) else None, key, predictions == self._labels)
         return point, pruned
 
     def _draw(self, point: Point, pruned: nn.Module) -> None:
@@ -933,11 +935,18 @@ class Explorer:
         pinned = self.pinned
         self.pinned_readout.value = "" if pinned is None else (
             f"{self._pinned_head()}, {pinned.weights_kept:,} weights kept<br>"
-            f"shown now {100 * (point.accuracy - pinned.accuracy):+.2f} points against it: <span class='pm-verdict'>"
-            f"{verdict(point.accuracy, pinned.accuracy, n)}</span> (the series' noise rule)"
+            f"shown now {100 * (point.accuracy - pinned.accuracy):+.2f} points against it: "
+            + "<span class='pm-verdict'>{}</span> ({})".format(*self._against_pinned(point, pinned))
             + ("" if tuned is None else
                f"; fine-tuned {100 * (tuned - pinned.accuracy):+.2f}: {verdict(tuned, pinned.accuracy, n)}")
             + "</div>")
+
+    @staticmethod
+    def _against_pinned(point: Point, pinned: Point) -> tuple[str, str]:
+        """The shown point against the pinned one, (word, how it was judged): the paired test, since both are
+        scored image by image on the same images."""
+        test = paired(point.correct, pinned.correct)
+        return test["verdict"], f"paired test: {test['a_only']} images right only now, {test['b_only']} only pinned"
 
     # per-layer allocation and fine-tuning ---------------------------------------------------------
     def _allocation(self) -> dict[str, float]:

@@ -14,7 +14,10 @@ weights, while the same architecture with new random initial values does not.
   (late rewinding, Frankle et al. 2020).
 - `branch(lottery, kind)` retrains each round's subnetwork with one thing
   changed, everything else (mask counts, recipe, data order) held equal:
-  "reinitialised" (same mask, new random initial values), "random mask" (same
+  "reinitialised" (same mask, new random initial values), "reinitialised, rescaled"
+  (the same, each layer's new values multiplied by 1/sqrt(the share of its weights
+  the mask keeps), so that the thinned network starts with the dense one's signal
+  size), "random mask" (same
   initial values, a random mask with the same number of weights per layer),
   "no rewind" (same mask, training continued from the previous round's
   trained weights instead of rewinding), "late rewind" (same mask, survivors
@@ -44,7 +47,7 @@ from helpers.pruning import SCOPES, apply_masks, check_masks, prunable_layers
 from helpers.training import evaluate, evaluate_loss, fit, restart_network
 
 __all__ = ["LOTTERY", "RATE", "ROUNDS", "EVERY", "BRANCHES", "CONTROL_ROUNDS", "LATE_STEP", "Lottery", "find_tickets", "branch", "prune_round",
-           "rewind_to", "random_like", "remaining", "train_round", "check_rate", "check_rewind"]
+           "rewind_to", "rescale_to_density", "densities", "random_like", "remaining", "train_round", "check_rate", "check_rewind"]
 
 #: Frankle and Carbin's recipe for LeNet-300-100 (Adam, constant learning rate 1.2e-3, no regularisation) made
 #: short enough for a laptop CPU: 2 epochs of batch 128 (860 steps) instead of 50,000 steps of batch 60 (about
@@ -59,7 +62,7 @@ ROUNDS = 7
 #: Steps between two measurements of the validation loss (5 per epoch at batch 128; one costs 0.14 s here).
 EVERY = 86
 #: The controls of `branch`, each changing one thing against the ticket.
-BRANCHES = ("reinitialised", "random mask", "no rewind", "late rewind")
+BRANCHES = ("reinitialised", "reinitialised, rescaled", "random mask", "no rewind", "late rewind")
 #: The rounds the controls retrain in 08_lottery_tickets and `make results` (21.6%, 7.8%, 4.7% and 2.8% of the
 #: weights left): all seven would add three more trainings per control to the notebook's 26.
 CONTROL_ROUNDS = (3, 5, 6, 7)
@@ -134,6 +137,44 @@ def prune_round(net: nn.Module, masks: Mapping[str, torch.Tensor], rate: float =
 def rewind_to(start: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
     """A copy of `start` with the weights that `masks` prune set to zero: the survivors keep their `start` values."""
     return apply_masks(start, masks)
+
+
+def densities(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """{layer name: the share of that layer's weights `masks` keep}, each in [0, 1]."""
+    return {name: int(mask.sum()) / mask.numel() for name, mask in masks.items()}
+
+
+def rescale_to_density(start: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
+    """A copy of `start`, masked, with each layer's kept weights multiplied by 1/sqrt(the share of them it keeps).
+
+    A unit that keeps a share d of its inputs sums d times as many terms, so the variance of its input falls
+    by d (and by d again at every layer after it): PyTorch's default initialisation, thinned to a few percent,
+    starts with almost no signal at the output. Multiplying the survivors by 1/sqrt(d) restores each layer's
+    variance of the sum, as a density-aware initialisation would (Liu et al. 2019 and Frankle et al. 2021 rescale
+    their random sparse networks so). A layer `masks` does not name, or whose mask keeps nothing, is left as is.
+
+    Args:
+        start: the initial weights (not modified), e.g. `restart_network(init, seed)`.
+        masks: {layer name: bool mask}, True = kept.
+
+    Returns:
+        The masked, rescaled copy.
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 1, bias=False))
+    >>> _ = torch.nn.init.ones_(net[0].weight)
+    >>> rescale_to_density(net, {"0": torch.tensor([[True, False, False, False]])})[0].weight.tolist()
+    [[2.0, 0.0, 0.0, 0.0]]
+
+    Used in 08_lottery_tickets ("reinitialised, rescaled").
+    """
+    net = rewind_to(start, masks)
+    layers = prunable_layers(net, include_output=True)
+    with torch.no_grad():
+        for name, density in densities(masks).items():
+            if name in layers and density > 0:
+                layers[name].weight.mul_(1 / math.sqrt(density))
+    return net
 
 
 def random_like(masks: Mapping[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
@@ -280,6 +321,8 @@ def branch(lottery: Lottery, kind: str, rounds: Sequence[int] | None = None, ste
     """Retrain the rounds of `lottery` with one thing changed (`kind` in `BRANCHES`).
 
     - "reinitialised": the ticket's mask, new random initial values (`restart_network`, never the ticket's).
+    - "reinitialised, rescaled": the same new values, each layer's multiplied by 1/sqrt(the share of its weights
+      the mask keeps) (`rescale_to_density`), so that the sparse network starts with the dense one's signal size.
     - "random mask": the ticket's starting weights, a random mask with the same number of weights per layer.
     - "no rewind": the ticket's mask, training continued from the previous round's trained weights.
     - "late rewind": the ticket's mask, the survivors rewound to round 0's weights after `step` steps
@@ -313,6 +356,8 @@ def branch(lottery: Lottery, kind: str, rounds: Sequence[int] | None = None, ste
         masks, start = lottery.masks[r], lottery.start
         if kind == "reinitialised":
             start = restart_network(lottery.init, lottery.seed)
+        elif kind == "reinitialised, rescaled":
+            start = rescale_to_density(restart_network(lottery.init, lottery.seed), masks)
         elif kind == "random mask":
             masks = random_like(masks, seed=lottery.seed + r)
         elif kind == "no rewind":

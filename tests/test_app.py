@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from helpers.config import project_home
+from helpers.config import project_home, series_seed
 from test_browser import (ARGS, CHROMIUM, free_port, only_local, set_by_typing, stop,  # tests/ is on sys.path
                           wait_until_up)
 
@@ -55,22 +55,33 @@ def state():
     from helpers.repair import CALIBRATION_IMAGES
     from helpers.training import baseline
     train, validation, test = load_mnist()
-    net, _ = baseline(progress=False)
+    net, _ = baseline(seed=series_seed(), progress=False)
     return net, test, calibration(train, CALIBRATION_IMAGES)
+
+
+def pruned_as_the_app_does(method: str, k: int | dict, criterion: str | None = None, repaired: bool = False):
+    """The test's own pruned network for a setting of the app (k may be {layer name: k})."""
+    from helpers.criteria import DATA_AWARE
+    from helpers.pruning import apply_masks, rank
+    from helpers.repair import repair
+    net, test, calibration = state()
+    data = calibration.images if criterion in DATA_AWARE[method] else None
+    pruned = apply_masks(net, rank(net, method, "layer", criterion=criterion, data=data).masks(k))
+    return repair(net, pruned, calibration.images) if repaired else pruned
 
 
 def expected(method: str, k: int | dict, criterion: str | None = None, repaired: bool = False) -> str:
     """The test's own computation of the test accuracy the app must show (k may be {layer name: k})."""
-    from helpers.criteria import DATA_AWARE
-    from helpers.pruning import apply_masks, rank
-    from helpers.repair import repair
     from helpers.training import evaluate
-    net, test, calibration = state()
-    data = calibration.images if criterion in DATA_AWARE[method] else None
-    pruned = apply_masks(net, rank(net, method, "layer", criterion=criterion, data=data).masks(k))
-    if repaired:
-        pruned = repair(net, pruned, calibration.images)
-    return f"{100 * evaluate(pruned, test):.2f}"
+    return f"{100 * evaluate(pruned_as_the_app_does(method, k, criterion, repaired), state()[1]):.2f}"
+
+
+def expected_verdict(shown: tuple, pinned: tuple) -> str:
+    """The test's own paired test of the shown setting against the pinned one: the word the app must show."""
+    from helpers.stats import paired
+    from helpers.training import correct
+    test = state()[1]
+    return paired(correct(pruned_as_the_app_does(*shown), test), correct(pruned_as_the_app_does(*pinned), test))["verdict"]
 
 
 def latencies(page, k: str) -> dict:
@@ -245,7 +256,9 @@ def test_the_explorer_app_in_voila(voila, tmp_path):
             set_by_typing(page, slider, "85")
             expect(readout.locator(".pm-k-shown")).to_have_text("85.0", timeout=30_000)
             assert check_filled() == filled
-            expect(page.locator(".pm-pinned .pm-verdict")).to_have_text("higher")  # the allocation beats uniform
+            # the allocation against the pinned uniform k = 85: whatever the paired test says on this network
+            expect(page.locator(".pm-pinned .pm-verdict")).to_have_text(
+                expected_verdict(("unit", dict(zip(names, filled)), "l2"), ("unit", 85, "l2")))
             explorer.screenshot(path=str(shots / "app_per_layer.png"))
 
             # fine-tune: start and cancel (nothing kept), then start and let it finish; the readout keeps the

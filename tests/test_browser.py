@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from helpers.config import project_home
+from helpers.config import project_home, series_seed
 
 pytestmark = pytest.mark.browser
 
@@ -142,7 +142,7 @@ def expected_accuracy(k: int | tuple[int, ...]) -> str:
     from helpers.pruning import apply_masks, prunable_layers, rank
     from helpers.training import baseline, evaluate
     _, _, test = load_mnist()
-    net, _ = baseline(progress=False)
+    net, _ = baseline(seed=series_seed(), progress=False)
     ks = dict(zip(prunable_layers(net), k)) if isinstance(k, tuple) else k
     return f"{100 * evaluate(apply_masks(net, rank(net, 'weight').masks(ks)), test):.2f}"
 
@@ -154,7 +154,7 @@ def expected_changes(k: int) -> tuple[int, int]:
     from helpers.pruning import prune
     from helpers.training import baseline
     _, _, test = load_mnist()
-    net, _ = baseline(progress=False)
+    net, _ = baseline(seed=series_seed(), progress=False)
     with torch.no_grad():
         before, after = net(test.images).argmax(1), prune(net, k, "weight")(test.images).argmax(1)
     right_before, right_after = before == test.labels, after == test.labels

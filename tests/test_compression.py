@@ -1,23 +1,29 @@
 """helpers.compression: weight sharing, relative positions, Huffman coding and the file, on small networks."""
 
+import copy
+import json
+import lzma
 import math
 import os
 import struct
 import zlib
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.utils.prune as torch_prune
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import compression
-from helpers.compression import (FORMAT_VERSION, MAGIC, STAGES, CompressedFileError, absolute_positions, fine_tune_centroids, huffman_decode,
-                                 huffman_encode,
-                                 huffman_lengths, load_compressed, relative_positions, save_compressed, share_weights,
-                                 shared_network, size_stages, choose_bits)
+from helpers.compression import (FORMAT_VERSION, MAGIC, STAGES, CompressedFileError, absolute_positions, check_storable,
+                                 choose_bits, fine_tune_centroids, huffman_decode, huffman_encode, huffman_lengths,
+                                 load_compressed, relative_positions, save_compressed, share_weights, shared_network,
+                                 size_stages)
 from helpers.data import Split
-from helpers.training import evaluate
+from helpers.stats import paired, verdict
+from helpers.training import correct, evaluate
 from helpers.model import make_mlp, save_checkpoint
 from helpers.pruning import prune
 
@@ -237,22 +243,177 @@ def test_size_stages_shrink_step_by_step_and_end_at_the_file(tmp_path, seed):
         size_stages(make_mlp((4,), inputs=4, classes=2))
 
 
-def test_choose_bits_takes_the_fewest_bits_not_clearly_worse_on_validation(tmp_path):
+def test_choose_bits_takes_the_fewest_bits_the_paired_test_does_not_call_lower(tmp_path):
     net = small(k=80)
-    images = torch.randn(4000, 50)
-    labels = net(images).argmax(1).detach()
-    wrong = torch.rand(len(labels), generator=torch.Generator().manual_seed(0)) < 0.2
-    labels[wrong] = (labels[wrong] + 1) % 5  # the network scores about 80%: a noise of about 1.8 points
-    validation = Split(images, labels)
+    # the labels of a teacher: the network with its kept weights jittered, so that a change of the network's
+    # predictions can win images as well as lose them (labels copied from the network itself could only lose)
+    teacher, generator = copy.deepcopy(net), torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for weight in teacher.parameters():
+            weight.add_((weight != 0) * 0.2 * weight.abs().mean() * torch.randn(weight.shape, generator=generator))
+    images = torch.randn(4000, 50, generator=torch.Generator().manual_seed(2))
+    validation = Split(images, teacher(images).argmax(1).detach())
     bits, table = choose_bits(net, validation, candidates=[6, 1, 2, 3, 8])
     assert list(table.index) == [1, 2, 3, 6, 8] and table.loc[8, "values_per_layer"] == 255
+    reference = correct(net, validation)
     for b in table.index:
         shared = shared_network(net, b)
+        right = correct(shared, validation)
         assert table.loc[b, "validation_accuracy"] == evaluate(shared, validation)
         assert table.loc[b, "file_bytes"] == save_compressed(shared, tmp_path / "x.dc", bits=b)
+        # the paired test counted by hand: images the network gets right and the shared one wrong, and the reverse
+        lost, gained = int((reference & ~right).sum()), int((right & ~reference).sum())
+        assert (table.loc[b, "lost"], table.loc[b, "gained"]) == (lost, gained)
+        z = (gained - lost) / math.sqrt(lost + gained) if lost + gained else 0.0
+        assert table.loc[b, "z"] == pytest.approx(z)
+        assert table.loc[b, "against"] == ("lower" if z < -2 else "higher" if z > 2 else "too close to call")
     assert all(table.loc[b, "against"] == "lower" for b in table.index if b < bits)
     assert table.loc[bits, "against"] != "lower" and bits > 1  # one shared value per layer is far worse
     with pytest.raises(ValueError, match="try more bits"):
         choose_bits(net, validation, candidates=[1])
     with pytest.raises(ValueError, match="bits must be an integer from 1 to 8"):
         choose_bits(net, validation, candidates=[0, 3])
+
+
+def test_the_paired_test_rejects_a_loss_the_unpaired_rule_lets_through():
+    """Two networks scored on the same images: a small loss on few images is clear to the paired test."""
+    reference = torch.ones(5000, dtype=torch.bool)
+    reference[:400] = False  # 92% right
+    shared = reference.clone()
+    shared[400:440] = False  # 40 images lost, none gained: 0.8 points, inside the unpaired noise (about 1.1)
+    assert verdict(shared.float().mean().item(), reference.float().mean().item(), 5000) == "too close to call"
+    assert paired(shared, reference)["verdict"] == "lower"
+
+
+# --- what the format cannot hold ------------------------------------------------------------------------------------
+
+
+def biased_tanh():
+    """The issue's network: Linear with a bias, Tanh, Linear; pruned so that the file would have zeros to skip."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3, bias=False))
+    with torch.no_grad():
+        net[0].weight[net[0].weight.abs() < 0.2] = 0
+    return net
+
+
+def refused_networks():
+    torch.manual_seed(0)
+    relu_with_bias = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3, bias=False))
+    tanh = torch.nn.Sequential(torch.nn.Linear(6, 5, bias=False), torch.nn.Tanh(), torch.nn.Linear(5, 3, bias=False))
+    after_output = torch.nn.Sequential(*make_mlp((5,), inputs=6, classes=3), torch.nn.Softmax(dim=1))
+    no_relu = torch.nn.Sequential(torch.nn.Linear(6, 5, bias=False), torch.nn.Linear(5, 3, bias=False))
+    dropout = torch.nn.Sequential(torch.nn.Linear(6, 5, bias=False), torch.nn.ReLU(), torch.nn.Dropout(),
+                                  torch.nn.Linear(5, 3, bias=False))
+
+    class Residual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = torch.nn.Linear(6, 6, bias=False), torch.nn.Linear(6, 3, bias=False)
+
+        def forward(self, x):
+            return self.second(torch.relu(self.first(x)) + x)
+
+    reparametrized = make_mlp((5,), inputs=6, classes=3)
+    torch_prune.l1_unstructured(reparametrized[0], "weight", amount=0.5)
+    return {
+        "bias": (biased_tanh(), r"layer '0' has a bias"),
+        "bias, ReLU": (relu_with_bias, r"layer '0' has a bias"),
+        "Tanh": (tanh, r"module '1' is Tanh where a Deep Compression file has ReLU, and would read back as ReLU"),
+        "after the output": (after_output, r"module '3' \(Softmax\) comes after the output layer"),
+        "no ReLU": (no_relu, r"module '1' is Linear where a Deep Compression file has ReLU"),
+        "Dropout": (dropout, r"module '2' is Dropout where a Deep Compression file has Linear"),
+        "not Sequential": (Residual(), r"cannot hold a Residual"),
+        "torch prune": (reparametrized, r"holds \['0.weight_mask', '0.weight_orig'\].*prune.remove"),
+    }
+
+
+@pytest.mark.parametrize("case", ["bias", "bias, ReLU", "Tanh", "after the output", "no ReLU", "Dropout",
+                                  "not Sequential", "torch prune"])
+def test_a_network_the_format_cannot_hold_is_refused_with_the_problem_and_the_fix(tmp_path, case):
+    net, problem = refused_networks()[case]
+    for write in (lambda: save_compressed(net, tmp_path / "net.dc"), lambda: shared_network(net),
+                  lambda: size_stages(net)):
+        with pytest.raises(ValueError, match=problem) as refused:
+            write()
+        if case != "torch prune":
+            assert "rebuild the network with helpers.model.make_mlp" in str(refused.value)
+            assert "ship this network as ONNX" in str(refused.value)
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_the_issues_biased_tanh_network_is_refused_rather_than_read_back_as_another(tmp_path):
+    net = biased_tanh()
+    with pytest.raises(ValueError, match="has a bias, which a Deep Compression file cannot hold"):
+        save_compressed(net, tmp_path / "net.dc")
+    data = Split(torch.randn(64, 6), torch.randint(0, 3, (64,)))
+    with pytest.raises(ValueError, match="has a bias"):
+        fine_tune_centroids(net, data, bits=2)
+    with pytest.raises(ValueError, match="has a bias"):
+        choose_bits(net, data, candidates=[2])
+    # what the format holds is accepted: the same widths, bias-free, ReLU
+    assert check_storable(make_mlp((5,), inputs=6, classes=3)) == [6, 5, 3]
+    inplace = torch.nn.Sequential(torch.nn.Linear(6, 5, bias=False), torch.nn.ReLU(inplace=True),
+                                  torch.nn.Linear(5, 3, bias=False))
+    assert check_storable(inplace) == [6, 5, 3]
+
+
+# --- the format on one page ----------------------------------------------------------------------------------------
+
+
+def _canonical_by_the_page(pairs):
+    """The canonical Huffman code as docs/compressed_format.md describes it: {bit string: symbol}."""
+    table, code, previous = {}, 0, None
+    for symbol, length in sorted(pairs, key=lambda pair: (pair[1], pair[0])):
+        if previous is not None:
+            code = (code + 1) << (length - previous)
+        table[format(code, f"0{length}b")] = symbol
+        previous = length
+    return table
+
+
+def _stream_by_the_page(data, pairs, count):
+    table, bits, symbols, word = _canonical_by_the_page(pairs), "".join(format(b, "08b") for b in data), [], ""
+    for bit in bits:
+        word += bit
+        if word in table:
+            symbols.append(table[word])
+            word = ""
+            if len(symbols) == count:
+                break
+    return symbols
+
+
+def test_a_reader_written_from_the_format_page_alone_reads_the_file(tmp_path):
+    """docs/compressed_format.md is the format: a decoder that follows only the page gets the shared weights."""
+    page = Path(compression.__file__).parents[1] / "docs" / "compressed_format.md"
+    assert page.is_file() and "docs/compressed_format.md" in compression.__doc__
+    assert f"format version {FORMAT_VERSION}" in page.read_text() and MAGIC.decode() in page.read_text()
+    net = small(k=97)
+    bits = 3
+    save_compressed(net, tmp_path / "net.dc", bits=bits, index_bits=(2, 4))  # short gap widths: fillers occur
+    data = (tmp_path / "net.dc").read_bytes()
+    assert data[:16] == b"PRUNING-MNIST-DC"
+    version, header_length = struct.unpack("<HI", data[16:22])
+    header = json.loads(lzma.decompress(data[22 : 22 + header_length]).decode("utf-8"))
+    (payload_length,) = struct.unpack("<Q", data[22 + header_length : 30 + header_length])
+    assert version == 2 and len(data) == 34 + header_length + payload_length
+    assert struct.unpack("<I", data[-4:])[0] == zlib.crc32(data[:-4])
+    assert header["architecture"] == [50, 40, 30, 5]
+    expected = shared_network(net, bits)
+    at, fillers = 30 + header_length, 0
+    for layer in header["layers"]:
+        gaps = _stream_by_the_page(data[at : at + layer["gap_bytes"]], layer["gap_lengths"], layer["entries"])
+        at += layer["gap_bytes"]
+        codes = _stream_by_the_page(data[at : at + layer["code_bytes"]], layer["code_lengths"], layer["entries"])
+        at += layer["code_bytes"]
+        weight, position = [0.0] * math.prod(layer["shape"]), -1
+        for gap, code in zip(gaps, codes):
+            position += gap + 1
+            weight[position] = layer["codebook"][code]
+            fillers += code == 0
+        assert len(layer["codebook"]) == 2**layer["bits"] and layer["codebook"][0] == 0
+        reference = dict(expected.named_modules())[layer["name"]].weight
+        assert list(reference.shape) == layer["shape"]
+        assert torch.equal(torch.tensor(weight, dtype=torch.float32).view(layer["shape"]), reference)
+    assert at == 30 + header_length + payload_length and fillers > 0

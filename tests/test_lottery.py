@@ -9,8 +9,8 @@ from torch.nn.utils import prune as torch_prune
 
 from helpers import lottery
 from helpers.data import MNIST, Split
-from helpers.lottery import (BRANCHES, LOTTERY, branch, check_rewind, find_tickets, prune_round, random_like,
-                             remaining, rewind_to, train_round)
+from helpers.lottery import (BRANCHES, LOTTERY, branch, check_rewind, densities, find_tickets, prune_round, random_like,
+                             remaining, rescale_to_density, rewind_to, train_round)
 from helpers.model import CheckpointError, make_mlp, save_checkpoint
 from helpers.pruning import prunable_layers
 from helpers.training import evaluate, fit, initial_network, initial_path, initial_weights, restart_network
@@ -104,6 +104,51 @@ def test_random_like_keeps_the_counts_per_layer_at_other_places():
     assert all(torch.equal(shuffled[name], random_like(masks, seed=3)[name]) for name in masks)
 
 
+def random_masks(net, shares, seed=0):
+    """Exactly round(share · n) kept weights per layer, at random places; `shares` by layer name."""
+    generator, masks = torch.Generator().manual_seed(seed), {}
+    for name, layer in prunable_layers(net, include_output=True).items():
+        keep = torch.zeros(layer.weight.numel(), dtype=torch.bool)
+        keep[torch.randperm(len(keep), generator=generator)[:round(shares[name] * len(keep))]] = True
+        masks[name] = keep.view_as(layer.weight)
+    return masks
+
+
+def test_rescaling_multiplies_each_layers_survivors_by_one_over_the_root_of_its_density():
+    net = tiny(2)
+    before = {name: t.clone() for name, t in net.state_dict().items()}
+    masks = random_masks(net, {"0": 0.25, "2": 0.5, "4": 1.0}, seed=1)
+    assert densities(masks) == {"0": 160 / 640, "2": 256 / 512, "4": 1.0}
+    rescaled = rescale_to_density(net, masks)
+    for name, layer in prunable_layers(rescaled, include_output=True).items():
+        factor = {"0": 2.0, "2": 2 ** 0.5, "4": 1.0}[name]
+        assert torch.allclose(layer.weight, before[f"{name}.weight"] * masks[name] * factor, rtol=1e-6, atol=0)
+    assert all(torch.equal(t, before[name]) for name, t in net.state_dict().items())  # the start is not modified
+    assert same(rescale_to_density(net, {name: torch.ones_like(m) for name, m in masks.items()}), net)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rescaling_gives_a_thinned_default_init_the_dense_ones_weight_variance_and_logit_size(seed):
+    """At 5% of the hidden weights PyTorch's default init thinned as is starts with logits hundreds of times
+    smaller than the dense network's; rescaled by 1/sqrt(density) its mean square weight per layer and its logits'
+    root mean square are the dense init's (the logits within a factor 1.6: ReLU units and 10 outputs are noisy)."""
+    torch.manual_seed(seed)
+    net = make_mlp((512, 512, 256), inputs=400, classes=10)
+    masks = random_masks(net, {"0": 0.05, "2": 0.05, "4": 0.05, "6": 0.2}, seed=seed)
+    images = torch.randn(2000, 400, generator=torch.Generator().manual_seed(seed + 10))
+    rescaled, thinned = rescale_to_density(net, masks), rewind_to(net, masks)
+    square = lambda model: {n: layer.weight.pow(2).mean().item() for n, layer in prunable_layers(model, True).items()}
+    dense_square, rescaled_square = square(net), square(rescaled)
+    for name in ("0", "2", "4"):  # 10,000 or more weights kept: the mean square is known to a few percent
+        assert rescaled_square[name] == pytest.approx(dense_square[name], rel=0.1)
+    assert rescaled_square["6"] == pytest.approx(dense_square["6"], rel=0.25)  # 512 weights kept
+    with torch.no_grad():
+        size = {name: model(images).pow(2).mean().sqrt().item()
+                for name, model in (("dense", net), ("rescaled", rescaled), ("thinned", thinned))}
+    assert 1 / 1.6 < size["rescaled"] / size["dense"] < 1.6
+    assert size["thinned"] / size["dense"] < 0.01  # sqrt(0.05³ · 0.2) = 0.005 in expectation
+
+
 def test_tickets_have_nested_masks_and_their_table_is_what_was_trained(lot):
     assert len(lot.masks) == len(lot.trained) == len(lot.curves) == 4
     assert all(m.all() for m in lot.masks[0].values())
@@ -159,6 +204,10 @@ def test_each_branch_changes_only_what_it_claims_to(lot, kind, monkeypatch):
         assert same_mask
         assert same(call["start"], restart_network(lot.init, lot.seed))
         assert all(not torch.equal(a, b) for a, b in zip(call["start"].parameters(), lot.init.parameters()))
+    elif kind == "reinitialised, rescaled":
+        assert same_mask
+        assert same(call["start"], rescale_to_density(restart_network(lot.init, lot.seed), ticket))
+        assert not same(call["start"], rewind_to(restart_network(lot.init, lot.seed), ticket))
     elif kind == "random mask":
         assert not same_mask and call["start"] is lot.start
     elif kind == "no rewind":

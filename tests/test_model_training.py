@@ -244,3 +244,42 @@ def test_baseline_saves_its_initial_weights_once_and_never_overwrites_them(tmp_p
     baseline(7, data=data, progress=False, retrain=True)
     assert initial_path(7).read_bytes() == written and initial_path(7).stat().st_mtime_ns == stamp
     assert initial_path(7).name == "baseline_l1_seed7_init.pt" and initial_path(7).parent == baseline_path(7).parent
+
+
+def _momenta(monkeypatch, **kwargs) -> list[float]:
+    seen = []
+    original = torch.optim.SGD.step
+
+    def step(self, *args, **kw):
+        seen.append(self.param_groups[0]["momentum"])
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", step)
+    fit(make_mlp((8,), inputs=20, classes=5), toy_data(400), epochs=2, batch_size=20, progress=False, **kwargs)
+    return seen
+
+
+def test_the_recipe_momentum_is_the_cycle_the_optimizer_runs(monkeypatch):
+    """RECIPE's (high, low) pair is what SGD uses: high at the first and last step, low at the peak learning rate."""
+    from helpers.training import RECIPE
+
+    high, low = RECIPE["momentum"]
+    seen = _momenta(monkeypatch)
+    assert len(seen) == 40
+    assert seen[0] == pytest.approx(high) and min(seen) == pytest.approx(low) and seen[-1] == pytest.approx(high, abs=1e-3)
+    assert seen.index(min(seen)) == 9  # the peak of the learning rate: the 10th of 40 steps (pct_start 0.25)
+
+
+def test_a_single_momentum_is_constant(monkeypatch):
+    assert set(_momenta(monkeypatch, momentum=0.9)) == {0.9}
+
+
+@pytest.mark.parametrize("momentum, message", [((0.85, 0.95), "high >= low"), ((0.9,), "pair"), ((1.2, 0.5), r"\[0, 1\)")])
+def test_fit_refuses_a_bad_momentum_pair(momentum, message):
+    with pytest.raises(ValueError, match=message):
+        fit(make_mlp((8,), inputs=20, classes=5), toy_data(), momentum=momentum, progress=False)
+
+
+def test_a_momentum_pair_needs_the_one_cycle_schedule():
+    with pytest.raises(ValueError, match="cycles only with schedule='one-cycle'"):
+        fit(make_mlp((8,), inputs=20, classes=5), toy_data(), schedule="constant", progress=False)

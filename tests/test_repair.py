@@ -281,3 +281,90 @@ def test_reconstruction_errors_count_kept_units_and_are_zero_without_pruning():
     table = R.reconstruction_errors(net, prune(net, 50, "unit"), x)
     assert table["units"].tolist() == [3, 3, 3] and table["layer"].tolist() == ["0", "2", "4"]
     assert table["relative_error"].iloc[0] == pytest.approx(0.0, abs=1e-12)   # kept rows of layer 0 are untouched
+
+
+def right_on(n_images, wrong):
+    """A boolean tensor over n_images images, False exactly at the indices in `wrong`."""
+    out = torch.ones(n_images, dtype=torch.bool)
+    out[list(wrong)] = False
+    return out
+
+
+def test_against_reference_counts_the_discordant_images_of_each_case():
+    # size 300 gets 30 images wrong that 10,000 gets right, and 15 right that 10,000 gets wrong: the issue's z = -2.24
+    reference = right_on(5000, range(100, 115))
+    candidate = right_on(5000, range(0, 30))
+    table = R.against_reference({300: {"unit": candidate}, 10_000: {"unit": reference}}, {"unit": 10_000}, "size")
+    row = table.set_index("size").loc[300]
+    assert (row.a_only, row.b_only, row.verdict) == (15, 30, "lower")
+    assert row.z == pytest.approx((15 - 30) / math.sqrt(45)) and round(row.z, 2) == -2.24
+    assert row.accuracy == pytest.approx(100 * 4970 / 5000)
+    itself = table.set_index("size").loc[10_000]
+    assert (itself.a_only, itself.b_only, itself.z, itself.verdict) == (0, 0, 0.0, "too close to call")
+
+
+def test_smallest_sufficient_paired_keeps_a_size_the_unpaired_rule_would_pass():
+    # 300 images: 0.3 points below 10,000 on 5,000 images, inside the unpaired noise (about 0.4 points at 99%),
+    # but all 15 discordant images go one way: the paired test calls it lower, and 1,000 is chosen.
+    from helpers.stats import differs
+    n = 5000
+    largest = right_on(n, range(50))                       # 99.0%
+    three_hundred = right_on(n, range(65))                 # 98.7%: the same 50 wrong and 15 more
+    thousand = right_on(n, list(range(45)) + [60, 61, 62, 63, 64, 70, 71])   # 5 gained, 7 lost: too close to call
+    assert not differs(float(three_hundred.float().mean()), float(largest.float().mean()), n)
+    correct = {100: {"w": right_on(n, range(400)), "u": largest}, 300: {"w": three_hundred, "u": largest},
+               1000: {"w": thousand, "u": largest}, 10_000: {"w": largest, "u": largest}}
+    size, table = R.smallest_sufficient_paired(correct)
+    assert size == 1000
+    words = table.set_index(["size", "case"])["verdict"]
+    assert words[100, "w"] == words[300, "w"] == "lower" and words[1000, "w"] == "too close to call"
+    assert set(table["size"]) == {100, 300, 1000, 10_000} and len(table) == 8
+    # the cheaper size wins when the test cannot tell it from the largest; the largest is always enough
+    assert R.smallest_sufficient_paired({10: {"w": largest}, 20: {"w": largest}})[0] == 10
+    assert R.smallest_sufficient_paired({10: {"w": right_on(n, range(500))}, 20: {"w": largest}})[0] == 20
+
+
+def test_choose_damping_keeps_the_default_unless_it_is_worse_than_the_best():
+    n = 5000
+    best = right_on(n, range(40))
+    close = right_on(n, range(3, 45))                      # 3 images gained, 5 lost: too close to call
+    worse = right_on(n, range(120))                        # 80 images lost: lower
+    damping, table = R.choose_damping({1e-3: {"a": best, "b": close}, 1e-2: {"a": close, "b": best}, 1.0: {"a": worse, "b": worse}},
+                                      default=1e-2)
+    assert damping == 1e-2 and len(table) == 6             # 1e-3 is as good: the default stays
+    words = table.set_index(["damping", "case"])["verdict"]
+    assert words[1.0, "a"] == words[1.0, "b"] == "lower" and words[1e-2, "a"] == "too close to call"
+    # the default is worse in one case: the most accurate damping never worse takes its place
+    damping, _ = R.choose_damping({1e-3: {"a": close, "b": close}, 1e-2: {"a": best, "b": best}, 1.0: {"a": worse, "b": best}},
+                                  default=1.0)
+    assert damping == 1e-2
+    # every damping is worse somewhere: the most accurate over the cases
+    damping, _ = R.choose_damping({1e-3: {"a": best, "b": worse}, 1e-2: {"a": worse, "b": close}}, default=1e-2)
+    assert damping == 1e-3                                 # 160 images wrong in all, against 162
+
+
+def test_choosers_refuse_what_they_cannot_compare():
+    ones = torch.ones(10, dtype=torch.bool)
+    with pytest.raises(ValueError, match="candidate"):
+        R.smallest_sufficient_paired({})
+    with pytest.raises(ValueError, match="same cases"):
+        R.smallest_sufficient_paired({1: {"a": ones}, 2: {"b": ones}})
+    with pytest.raises(ValueError, match="same images"):
+        R.smallest_sufficient_paired({1: {"a": ones}, 2: {"a": ones[:5]}})
+    with pytest.raises(ValueError, match="boolean"):
+        R.smallest_sufficient_paired({1: {"a": ones.float()}, 2: {"a": ones}})
+    with pytest.raises(ValueError, match=r"default damping 0.5 must be one of"):
+        R.choose_damping({0.01: {"a": ones}}, default=0.5)
+    with pytest.raises(ValueError, match="reference must name"):
+        R.against_reference({1: {"a": ones}}, {"a": 3})
+
+
+def test_compare_per_image_agrees_with_its_accuracy():
+    net, x = tiny(), images()
+    data = Split(images(n=30, seed=4), torch.randint(0, 3, (30,), generator=torch.Generator().manual_seed(2)))
+    table = R.compare(net, x, data, ks={"weight": (50,), "unit": (34,)}, per_image=True)
+    assert len(table) == 6 and "correct" in table
+    for _, row in table.iterrows():
+        assert row.correct.dtype == torch.bool and row.correct.shape == (30,)
+        assert row.accuracy == int(row.correct.sum()) / 30
+    assert "correct" not in R.compare(net, x, data, ks={"weight": (50,)})

