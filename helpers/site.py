@@ -66,7 +66,9 @@ class StaticWidgets(Preprocessor):
     "VBox(children=...)"; the widget itself lives in the notebook's metadata, as the state the execution left
     it in. This preprocessor draws that state: boxes as flex boxes, HTML as it is, labels as text, images as
     inline PNGs at their width, progress bars as <progress>, sliders as "description: value", toggle buttons
-    as their options with the chosen one marked. A widget with no saved state keeps its text fallback.
+    as their options with the chosen one marked. A widget with no saved state was closed by the kernel (a
+    progress bar that finished with `leave=False`): JupyterLab shows nothing for it, and neither does the site
+    (its text fallback would read "0%| 0/860", as if nothing ran).
     """
 
     def preprocess(self, nb, resources):
@@ -77,6 +79,9 @@ class StaticWidgets(Preprocessor):
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):
+        if "outputs" in cell:
+            cell.outputs = [output for output in cell.outputs if WIDGET_VIEW not in output.get("data", {})
+                            or output["data"][WIDGET_VIEW]["model_id"] in self.models]
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if WIDGET_VIEW in data:
