@@ -1,13 +1,15 @@
 """Lottery tickets over seeds (notebook 08), mean ± standard error, and the two targets checked.
 
 For each seed: the initial weights of `baseline(seed)` (trained here if missing), `find_tickets` with the
-short recipe `LOTTERY` (7 rounds at 40%, the dense round 0 included), and at `CONTROL_ROUNDS` the three
-controls (random reinitialisation, random mask, no rewind), plus late rewinding to step `LATE_STEP` at the
-two sparsest rounds; test accuracy at the end of each training, and the early-stopping step.
+short recipe `LOTTERY` (7 rounds at 40%, the dense round 0 included), and at `CONTROL_ROUNDS` the four
+controls (random reinitialisation, as drawn and rescaled by 1/sqrt(density); random mask; no rewind), plus late
+rewinding to step `LATE_STEP` at the two sparsest rounds; test accuracy at the end of each training, and the
+early-stopping step.
 
 Targets: tickets with <= 10% of the weights reach at least the dense network of the same recipe; at <= 5%
 random reinitialisation is below the ticket by more than the noise: the series' rule, twice the standard error of
-the difference, taken over seeds or, where larger, from the binomial error of the test set.
+the difference, taken over seeds or, where larger, from the binomial error of the test set. The reinitialisation
+rescaled to the mask's density is measured against the ticket by the same rule, with no target.
 
 Writes build/results/lottery.csv, lottery_summary.csv and lottery.md (the README's table).
 Usage: python -m benchmarks.lottery [--seeds 0 1 2]
@@ -24,14 +26,14 @@ from helpers.experiments import standard_error
 from helpers.lottery import CONTROL_ROUNDS, LATE_STEP, branch, find_tickets
 from helpers.training import baseline, initial_weights
 
-BRANCH_ORDER = ("ticket", "reinitialised", "random mask", "no rewind", "late rewind")
+BRANCH_ORDER = ("ticket", "reinitialised", "reinitialised, rescaled", "random mask", "no rewind", "late rewind")
 
 
 def one_seed(seed: int, data) -> pd.DataFrame:
     baseline(seed, data=data, progress=False)  # trains it (and saves its initial weights) if missing
     lottery = find_tickets(initial_weights(seed), data, seed=seed, keep_steps=[LATE_STEP], progress=False)
     tables = [lottery.table]
-    for kind in ("reinitialised", "random mask", "no rewind"):
+    for kind in ("reinitialised", "reinitialised, rescaled", "random mask", "no rewind"):
         tables.append(branch(lottery, kind, CONTROL_ROUNDS, progress=False)[0])
     tables.append(branch(lottery, "late rewind", CONTROL_ROUNDS[-2:], step=LATE_STEP, progress=False)[0])
     print(f"seed {seed} done", flush=True)
@@ -81,6 +83,12 @@ def targets(summary: pd.DataFrame, n_test: int) -> list[str]:
         difference, noise = gap(summary, ("ticket", r), ("reinitialised", r), n_test)
         lines.append(f"at {row['remaining']:.1f}%: ticket − reinitialised = {100 * difference:.2f} points, noise "
                      f"{100 * noise:.2f} -> {'met' if difference > noise else 'MISSED'}")
+    rescaled = summary[summary["branch"] == "reinitialised, rescaled"].set_index("round")  # a measurement, no target
+    for r, row in rescaled[rescaled["remaining"] <= 5].iterrows():
+        difference, noise = gap(summary, ("ticket", r), ("reinitialised, rescaled", r), n_test)
+        word = "higher" if difference > noise else "lower" if -difference > noise else "too close to call"
+        lines.append(f"at {row['remaining']:.1f}%: ticket − reinitialised, rescaled = {100 * difference:.2f} points, "
+                     f"noise {100 * noise:.2f} -> the ticket {word} (no target)")
     return lines
 
 

@@ -317,7 +317,7 @@ def find_tickets(init: nn.Module, data: MNIST, rounds: int = ROUNDS, rate: float
 
 
 def branch(lottery: Lottery, kind: str, rounds: Sequence[int] | None = None, step: int | None = None,
-           progress: bool = True, every: int = EVERY) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+           progress: bool = True, every: int = EVERY) -> tuple[pd.DataFrame, list[pd.DataFrame], list[nn.Module]]:
     """Retrain the rounds of `lottery` with one thing changed (`kind` in `BRANCHES`).
 
     - "reinitialised": the ticket's mask, new random initial values (`restart_network`, never the ticket's).
@@ -337,7 +337,8 @@ def branch(lottery: Lottery, kind: str, rounds: Sequence[int] | None = None, ste
         step: for "late rewind", the step of round 0 to rewind to.
 
     Returns:
-        (one row per round, as in `lottery.table` with branch = kind, the validation curves).
+        (one row per round, as in `lottery.table` with branch = kind, the validation curves, the trained
+        networks), each list in the order of `rounds`.
     """
     if kind not in BRANCHES:
         raise ValueError(f"kind must be one of {BRANCHES}, got {kind!r}")
@@ -351,7 +352,7 @@ def branch(lottery: Lottery, kind: str, rounds: Sequence[int] | None = None, ste
     if kind == "late rewind" and step not in lottery.snapshots:
         raise ValueError(f"round 0's weights after {step} steps were not kept (kept: {sorted(lottery.snapshots)}); "
                          f"run find_tickets(..., keep_steps=[{step}])")
-    rows, curves = [], []
+    rows, curves, trained = [], [], []
     for r in tqdm(rounds, desc=kind, unit="round", disable=not progress):
         masks, start = lottery.masks[r], lottery.start
         if kind == "reinitialised":
@@ -364,8 +365,9 @@ def branch(lottery: Lottery, kind: str, rounds: Sequence[int] | None = None, ste
             start = lottery.trained[r - 1]
         else:
             start = lottery.snapshots[step]
-        _, row, curve = train_round(start, masks, lottery.data, lottery.seed, every, **lottery.recipe)
+        net, row, curve = train_round(start, masks, lottery.data, lottery.seed, every, **lottery.recipe)
         row.pop("kept")
         rows.append(dict(branch=kind, round=r, **row))
         curves.append(curve)
-    return pd.DataFrame(rows), curves
+        trained.append(net)
+    return pd.DataFrame(rows), curves, trained

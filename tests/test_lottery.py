@@ -193,8 +193,10 @@ def test_each_branch_changes_only_what_it_claims_to(lot, kind, monkeypatch):
         return real(start, masks, data, seed, every, keep_steps, **recipe)
 
     monkeypatch.setattr(lottery, "train_round", spy)
-    table, curves = branch(lot, kind, rounds=[2], step=6 if kind == "late rewind" else None, progress=False)
+    table, curves, trained = branch(lot, kind, rounds=[2], step=6 if kind == "late rewind" else None, progress=False)
     (call,) = calls
+    (net,) = trained
+    assert table["accuracy"].iloc[0] == evaluate(net, DATA.test) and len(curves) == 1
     assert call["seed"] == lot.seed and call["data"] is lot.data and call["recipe"] == lot.recipe  # same order, recipe
     ticket = lot.masks[2]
     counts = {name: int(m.sum()) for name, m in ticket.items()}
