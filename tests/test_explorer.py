@@ -305,7 +305,6 @@ def test_controls_share_one_label_column(setting):
 from helpers.criteria import CRITERIA, DATA_AWARE  # noqa: E402
 from helpers.pruning import apply_masks, masks_for  # noqa: E402
 from helpers.repair import repair  # noqa: E402
-from helpers.experiments import verdict  # noqa: E402
 from helpers.training import evaluate  # noqa: E402
 
 
@@ -381,8 +380,14 @@ def test_a_pinned_setting_stays_while_the_controls_move(with_calibration):
     assert explorer.pinned == pinned and explorer.result.method == "unit"
     assert f"{100 * pinned.accuracy:.2f}" in explorer.pinned_readout.value
     assert f"{100 * (explorer.result.accuracy - pinned.accuracy):+.2f}" in explorer.pinned_readout.value
-    words = verdict(explorer.result.accuracy, pinned.accuracy, len(explorer._labels))
-    assert f"<span class='pm-verdict'>{words}</span>" in explorer.pinned_readout.value
+    # the paired test on the same images, against an independent count of the images only one of the two gets right
+    shown, pin = explorer.result.correct, pinned.correct
+    assert shown.float().mean().item() == pytest.approx(explorer.result.accuracy)
+    only_shown, only_pinned = int((shown & ~pin).sum()), int((pin & ~shown).sum())
+    z = (only_shown - only_pinned) / max(1, only_shown + only_pinned) ** 0.5
+    words = "higher" if z > 2 else "lower" if z < -2 else "too close to call"
+    assert f"<span class='pm-verdict'>{words}</span> (paired test: {only_shown} images right only now, {only_pinned} only pinned)" \
+        in explorer.pinned_readout.value
     assert list(explorer._pin_mark.get_xdata()) == [90]  # the pin's mark on the curve, at its k
     explorer.method, explorer.k = "weight", 90
     assert explorer.curve_image.value != unpinned_curve  # the same point, now with the pin drawn
