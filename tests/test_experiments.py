@@ -198,9 +198,9 @@ def test_verdict_words_at_the_boundaries():
     assert verdict(0.99, 0.98, n, higher="L1 better", lower="no L1 better") == "L1 better"
     assert verdict(0.98, 0.98, n) == "too close to call"
     assert verdict(0.98 + 0.4 * threshold, 0.98, n) == "too close to call"
-    assert verdict(0.98 + 0.99 * threshold, 0.98, n) == "too close to call"
-    assert verdict(0.98 - 0.99 * threshold, 0.98, n) == "too close to call"
-    assert verdict(0.98 + 1.01 * threshold, 0.98, n) == "higher"
+    assert verdict(0.98 + 0.9 * threshold, 0.98, n) == "too close to call"
+    assert verdict(0.98 - 0.9 * threshold, 0.98, n) == "too close to call"
+    assert verdict(0.98 + 1.1 * threshold, 0.98, n) == "higher"
     assert verdict(1.0, 1.0, 7) == "too close to call"  # no spread at all: still no verdict of "equal"
     assert verdict(1.0, 0.0, 7) == "higher"
 
