@@ -216,7 +216,8 @@ def _round_robin(functions: dict[str, Callable[[], object]], rounds: int) -> dic
 
 
 def deployment_table(networks: Sequence[dict], folder: str | Path, validation: Split, test: Split,
-                     rounds: int = ROUNDS, single: int = 100, reference: str | None = None) -> pd.DataFrame:
+                     rounds: int = ROUNDS, single: int = 100, batch: int = 1000,
+                     reference: str | None = None) -> pd.DataFrame:
     """Every network in every form it ships in, measured as a user gets it: written with `ship`, read back with
     `open_shipped`, then its bytes, accuracy and time; all forms timed side by side (round-robin).
 
@@ -228,6 +229,7 @@ def deployment_table(networks: Sequence[dict], folder: str | Path, validation: S
         rounds: timed rounds of each form (>= 3); each timing is the median over them, with its interquartile
             interval (first to third quartile).
         single: each latency round runs this many single-image forwards, one after the other.
+        batch: each batch round runs the first `batch` test images as one batch.
         reference: the name of the network (in memory) that every form is compared with on validation by the
             paired test; default the first network.
 
@@ -237,14 +239,17 @@ def deployment_table(networks: Sequence[dict], folder: str | Path, validation: S
         gained, z and against (the paired test on validation against `reference`: images the reference gets right
         and the form wrong, the reverse, McNemar's z and the verdict "higher" / "lower" / "too close to call"),
         latency_ms (one image: the median over `rounds` of the mean time per image, `single` images sent one at a
-        time) with latency_q1_ms and latency_q3_ms (its interquartile interval), and batch_ms (the whole test set
-        as one batch) with batch_q1_ms and batch_q3_ms.
+        time) with latency_q1_ms and latency_q3_ms (its interquartile interval), and batch_ms (`batch` test
+        images as one batch) with batch_q1_ms and batch_q3_ms.
 
     Raises:
-        ValueError: a network lacks a key, `rounds` < 3, or `reference` names no network.
+        ValueError: a network lacks a key, `rounds` < 3, `single` or `batch` < 1, or `reference` names no network.
     """
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 3:
         raise ValueError(f"rounds must be an integer >= 3 (a median and two quartiles), got {rounds!r}")
+    for name, value in (("single", single), ("batch", batch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer (images), got {value!r}")
     for i, network in enumerate(networks):
         missing = {"name", "method", "k", "procedure", "net", "forms"} - set(network)
         if missing:
@@ -256,9 +261,10 @@ def deployment_table(networks: Sequence[dict], folder: str | Path, validation: S
     folder = Path(folder)
     rows, runs = [], {}
     images = test.images.cpu()
-    one = images[:single]
+    one, many = images[:single], images[:batch]
     with torch.no_grad():
-        reference_right = copy.deepcopy(by_name[reference]["net"]).cpu()(validation.images.cpu()).argmax(1) == validation.labels.cpu()
+        reference_net = copy.deepcopy(by_name[reference]["net"]).cpu().eval()
+        reference_right = reference_net(validation.images.cpu()).argmax(1) == validation.labels.cpu()
     for i, network in enumerate(networks):
         with torch.no_grad():
             expected = copy.deepcopy(network["net"]).cpu()(images).argmax(1)
@@ -282,9 +288,9 @@ def deployment_table(networks: Sequence[dict], folder: str | Path, validation: S
         return lambda: [run(one[j:j + 1]) for j in range(len(one))]
 
     latency = _round_robin({key: one_by_one(run) for key, run in runs.items()}, rounds)
-    batch = _round_robin({key: (lambda run=run: run(images)) for key, run in runs.items()}, rounds)
+    batches = _round_robin({key: (lambda run=run: run(many)) for key, run in runs.items()}, rounds)
     table = pd.DataFrame(rows)
-    for column, timings, per in (("latency", latency, len(one)), ("batch", batch, 1)):
+    for column, timings, per in (("latency", latency, len(one)), ("batch", batches, 1)):
         for position, suffix in enumerate(("q1_ms", "ms", "q3_ms")):
             table[f"{column}_{suffix}"] = [1e3 * timings[key][position] / per for key in table["key"]]
     return table.drop(columns="key")
@@ -328,7 +334,7 @@ def timing_verdict(times: Mapping[str, float], reference: Mapping[str, float], c
 def timing_comparisons(table: pd.DataFrame, pairs: Mapping[str, tuple[tuple[str, str], tuple[str, str]]],
                        margin: float = SPEED_MARGIN) -> pd.DataFrame:
     """Chosen pairs of a `deployment_table` timed against each other by `timing_verdict`, one row per pair and
-    timing (one image, the test set as one batch).
+    timing ("1 image": latency_ms; "batch": batch_ms).
 
     Args:
         table: a `deployment_table`.
@@ -345,7 +351,7 @@ def timing_comparisons(table: pd.DataFrame, pairs: Mapping[str, tuple[tuple[str,
     at = table.set_index(["name", "form"])
     rows = []
     for label, (this, other) in pairs.items():
-        for column, timing in (("latency_ms", "1 image"), ("batch_ms", "test set as one batch")):
+        for column, timing in (("latency_ms", "1 image"), ("batch_ms", "batch")):
             a, b = at.loc[this], at.loc[other]
             stem = column.removesuffix("_ms")
             rows.append(dict(comparison=label, timing=timing, ms=a[column],

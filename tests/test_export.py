@@ -114,7 +114,7 @@ def test_deployment_table_measures_each_form_read_back(tmp_path):
     networks = [dict(name="dense", method="dense", k=0, procedure="trained", net=dense, forms=["state_dict", "int8"]),
                 dict(name="w95", method="weight", k=95, procedure="one-shot", net=pruned,
                      forms=["CSR", "Deep Compression"], bits=3)]
-    table = deployment_table(networks, tmp_path, data, data, rounds=3, single=5)
+    table = deployment_table(networks, tmp_path, data, data, rounds=3, single=5, batch=50)
     assert table[["name", "form"]].values.tolist() == [["dense", "state_dict"], ["dense", "int8"], ["w95", "CSR"],
                                                         ["w95", "Deep Compression"]]
     files = sorted(tmp_path.iterdir())
@@ -135,6 +135,8 @@ def test_deployment_table_measures_each_form_read_back(tmp_path):
         deployment_table([dict(name="x", net=dense)], tmp_path, data, data)
     with pytest.raises(ValueError, match="rounds must be an integer >= 3"):
         deployment_table(networks, tmp_path, data, data, rounds=2)
+    with pytest.raises(ValueError, match="batch must be a positive integer"):
+        deployment_table(networks, tmp_path, data, data, batch=0)
     with pytest.raises(ValueError, match="reference must name one of the networks"):
         deployment_table(networks, tmp_path, data, data, reference="sparse")
 
@@ -187,7 +189,7 @@ def test_timing_comparisons_put_each_pair_side_by_side():
             dict(name="b", form="y", **times(2.0, 1.9, 2.1), **times(12.0, 11.5, 12.5, "batch"))]
     table = timing_comparisons(pd.DataFrame(rows), {"a against b": (("a", "x"), ("b", "y"))})
     assert table[["timing", "speedup", "verdict"]].values.tolist() == [
-        ["1 image", 2.0, "faster"], ["test set as one batch", 1.2, "too close to call"]]
+        ["1 image", 2.0, "faster"], ["batch", 1.2, "too close to call"]]
     assert table["interval"].tolist() == ["0.9-1.1", "9-11"]
     with pytest.raises(KeyError):
         timing_comparisons(pd.DataFrame(rows), {"missing": (("a", "x"), ("c", "y"))})
