@@ -61,7 +61,7 @@ __all__ = ["DAMPING", "CALIBRATION_IMAGES", "BLOCK", "COMPARE_KS", "APPROACHES",
 #: Relative damping of the least squares (a share of the mean diagonal of XᵀX): SparseGPT's default. 07_repair
 #: chooses among 1e-4 ... 1 on validation (`choose_damping`) and uses its pick; this stays the default.
 DAMPING = 0.01
-#: Unlabeled training images `repair` is given by default. On the developers' network the paired rule
+#: Unlabeled training images `repair` is given by default. On seed 0 the paired rule
 #: (`smallest_sufficient_paired`, at unit k = 90 and weight k = 99) picked 1,000 of 100, 300, 1,000, 3,000, 10,000;
 #: 07_repair makes the choice again on the reader's network and uses its pick.
 CALIBRATION_IMAGES = 1_000
