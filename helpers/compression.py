@@ -202,8 +202,9 @@ def fine_tune_centroids(net: nn.Module, train: Split, bits: int = BITS, epochs: 
                         batch_size: int = 128, seed: int = 0) -> nn.Sequential:
     """Weight sharing, then training of the shared values themselves (Han et al. 2016, section 3.1).
 
-    The clusters stay as `share_weights` made them; each centroid moves by the sum of the gradients of the
-    weights that share it (autograd through codebook[codes] computes exactly that). Code 0 stays 0, so the
+    The clusters stay as `share_weights` made them; each centroid's gradient is the sum of the gradients of the
+    weights that share it (autograd through codebook[codes] computes exactly that), and Adam's step on that summed
+    gradient moves it (with SGD, as Han et al., the step would be lr times the sum). Code 0 stays 0, so the
     pruned weights stay pruned. Adam at `lr`; `net` is not modified.
 
     Returns:
@@ -430,7 +431,9 @@ def load_compressed(path: str | Path, device: torch.device | str = "cpu") -> nn.
     Raises:
         FileNotFoundError: no such file.
         CompressedFileError: not a file of this format, another format version, truncated, or corrupt (the
-            checksum or the coded streams do not match). Nothing is returned half-read.
+            checksum or the coded streams do not match), or a header that does not describe the layers of its own
+            architecture (a missing key, a wrong type, an unknown, missing or misshapen layer, streams longer than
+            the payload). Nothing is returned half-read.
     """
     path = Path(path)
     data = path.read_bytes()
@@ -457,8 +460,7 @@ def load_compressed(path: str | Path, device: torch.device | str = "cpu") -> nn.
         header = json.loads(lzma.decompress(data[fixed : fixed + header_length]))
     except (lzma.LZMAError, ValueError) as error:  # a checksum that matches a damaged header: written by other code
         raise CompressedFileError(f"{path} has an unreadable header ({error}); write it again with save_compressed") from error
-    widths = header["architecture"]
-    net = make_mlp(tuple(widths[1:-1]), inputs=widths[0], classes=widths[-1])
+    net = _check_header(header, path, payload_length)
     modules = dict(net.named_modules())
     at = fixed + header_length + 8
     with torch.no_grad():
@@ -473,6 +475,45 @@ def load_compressed(path: str | Path, device: torch.device | str = "cpu") -> nn.
             codebook = torch.tensor(layer["codebook"], dtype=torch.float32)
             modules[layer["name"]].weight.copy_(codebook[flat.long()].view(layer["shape"]))
     return net.to(device).eval()
+
+
+def _check_header(header: object, path: Path, payload_length: int) -> nn.Sequential:
+    """The empty network `header` describes, if its layers are exactly those of its architecture, in order, with the
+    right shapes and well-typed fields; CompressedFileError otherwise (written by other code, or forged)."""
+    def refuse(problem: str):
+        return CompressedFileError(f"{path} has a header that {problem}; write it again with save_compressed")
+
+    def is_int(value, low=0):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+    if not isinstance(header, dict) or not isinstance(header.get("architecture"), list) \
+            or not isinstance(header.get("layers"), list):
+        raise refuse("lacks the architecture or the list of layers")
+    widths = header["architecture"]
+    if len(widths) < 2 or not all(is_int(width, 1) for width in widths):
+        raise refuse(f"has an architecture that is not a list of at least two positive widths: {widths!r}")
+    net = make_mlp(tuple(widths[1:-1]), inputs=widths[0], classes=widths[-1])
+    expected = [(name, list(layer.weight.shape)) for name, layer in linear_layers(net)]
+    layers = header["layers"]
+    keys = {"name": str, "shape": list, "bits": int, "index_bits": int, "entries": int, "codebook": list,
+            "gap_lengths": list, "code_lengths": list, "gap_bytes": int, "code_bytes": int}
+    for layer in layers:
+        if not isinstance(layer, dict) or any(not isinstance(layer.get(key), kind) or isinstance(layer.get(key), bool)
+                                              for key, kind in keys.items()):
+            raise refuse(f"lists a layer without all of {sorted(keys)} of the right types")
+        if not 1 <= layer["bits"] <= 8 or len(layer["codebook"]) != 2 ** layer["bits"] \
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in layer["codebook"]):
+            raise refuse(f"gives layer {layer['name']!r} a codebook that is not 2^bits numbers")
+        for key in ("gap_lengths", "code_lengths"):
+            if not all(isinstance(pair, list) and len(pair) == 2 and all(is_int(v) for v in pair) for pair in layer[key]):
+                raise refuse(f"gives layer {layer['name']!r} a {key} that is not a list of [symbol, length] pairs")
+    if [(layer["name"], layer["shape"]) for layer in layers] != expected:
+        raise refuse(f"lists the layers {[(layer['name'], layer['shape']) for layer in layers]}, not those of its "
+                     f"architecture {widths}: {expected}")
+    if any(layer["entries"] < 0 or layer["gap_bytes"] < 0 or layer["code_bytes"] < 0 for layer in layers) \
+            or sum(layer["gap_bytes"] + layer["code_bytes"] for layer in layers) != payload_length:
+        raise refuse("gives stream lengths that do not add up to the payload")
+    return net
 
 
 # --- where the bytes go --------------------------------------------------------------------------------------------
@@ -528,22 +569,24 @@ def size_stages(net: nn.Module, bits: int = BITS, index_bits: Sequence[int] = IN
 
 
 def choose_bits(net: nn.Module, validation: Split, candidates: Sequence[int] = range(2, 9)) -> tuple[int, pd.DataFrame]:
-    """The fewest bits per weight code whose shared network is not clearly less accurate on `validation` than `net`.
+    """The fewest bits per weight code from which no candidate is clearly less accurate on `validation` than `net`.
 
     Each candidate shares `net`'s weights (`shared_network`, k-means only) and is scored on `validation` image by
     image; "clearly less accurate" is the paired test (`helpers.stats.paired`, McNemar's: the images `net` gets
-    right and the shared network wrong against the reverse, |z| > 2) saying "lower". The rule leans to the
-    cheaper option: a loss the test calls "too close to call" is accepted, and the fewest such bits win.
+    right and the shared network wrong against the reverse, z < -2) saying "lower". The choice is the fewest bits
+    b such that neither b nor any larger candidate is "lower": each row is its own test, so a row with more bits
+    can be called lower when one with fewer is not, and the rule does not pick a b that more bits would contradict.
+    It leans to the cheaper option otherwise: a loss the test calls "too close to call" is accepted.
 
     Returns:
         (bits, table): the choice, and one row per candidate (index bits): values_per_layer, validation_accuracy,
         file_bytes (the file `save_compressed` writes), lost and gained (validation images `net` gets right and
-        the shared network wrong, and the reverse), z and against (the paired test's verdict of the shared
+        the shared network wrong, and the reverse), net (gained - lost), z and against (the paired test's verdict of the shared
         network against `net`: "higher", "lower" or "too close to call").
 
     Raises:
         ValueError: no candidate, a candidate out of 1-8, a network the format cannot hold (`check_storable`) or
-            with nothing pruned; every candidate clearly less accurate (try more bits).
+            with nothing pruned; the largest candidate clearly less accurate (try more bits).
     """
     candidates = sorted(check_bits(b) for b in candidates)
     if not candidates:
@@ -558,10 +601,12 @@ def choose_bits(net: nn.Module, validation: Split, candidates: Sequence[int] = r
             test = paired(right, reference)
             rows.append(dict(bits=bits, values_per_layer=2**bits - 1, validation_accuracy=int(right.sum()) / len(right),
                              file_bytes=save_compressed(shared, Path(folder) / "net.dc", bits=bits),
-                             lost=test["b_only"], gained=test["a_only"], z=test["z"], against=test["verdict"]))
+                             lost=test["b_only"], gained=test["a_only"], net=test["a_only"] - test["b_only"],
+                             z=test["z"], against=test["verdict"]))
     table = pd.DataFrame(rows).set_index("bits")
-    good = table.index[table["against"] != "lower"]
-    if not len(good):
-        raise ValueError(f"every candidate ({candidates}) is clearly less accurate than the network on validation "
-                         f"({100 * int(reference.sum()) / len(reference):.2f}%); try more bits")
+    lower = (table["against"] == "lower").tolist()
+    good = [b for i, b in enumerate(table.index) if not any(lower[i:])]  # b and every larger candidate not lower
+    if not good:
+        raise ValueError(f"the largest candidate ({candidates[-1]} bits) is clearly less accurate than the network on "
+                         f"validation ({100 * int(reference.sum()) / len(reference):.2f}%); try more bits")
     return int(good[0]), table

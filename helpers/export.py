@@ -80,12 +80,15 @@ def to_onnx(net: nn.Module, path: str | Path) -> int:
 
 
 def onnx_session(path: str | Path, threads: int | None = None):
-    """An onnxruntime inference session for the file at `path`, on the CPU (`threads`: intra-op threads; default all)."""
+    """An onnxruntime inference session for the file at `path`, on the CPU.
+
+    `threads`: intra-op threads; default `torch.get_num_threads()`, the threads PyTorch uses, so that timings of
+    onnxruntime and PyTorch compare like with like (onnxruntime's own default is every core).
+    """
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    if threads is not None:
-        options.intra_op_num_threads = threads
+    options.intra_op_num_threads = torch.get_num_threads() if threads is None else threads
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -155,8 +158,8 @@ def ship(net: nn.Module, form: str, path: str | Path, bits: int = BITS) -> int:
 def open_shipped(path: str | Path, form: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """Read a file written by `ship(net, form, path)` and return a function images -> logits, computed the way
     the form runs: nn.Sequential for "state_dict" and "Deep Compression" (decoded into dense weights),
-    `to_inference` for "compacted", CSR products for "CSR", onnxruntime for the ONNX forms, PyTorch's int8
-    kernels for "int8". Everything runs on the CPU.
+    `to_inference` for "compacted", CSR products for "CSR", onnxruntime for the ONNX forms (with PyTorch's number
+    of threads, `onnx_session`), PyTorch's int8 kernels for "int8". Everything runs on the CPU.
     """
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, got {form!r}")

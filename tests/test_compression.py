@@ -62,7 +62,7 @@ def test_huffman_round_trips_and_is_optimal_within_the_entropy_bounds(symbols):
         entropy = -sum(c / n * math.log2(c / n) for c in counts.values())
         average = sum(counts[s] * lengths[s] for s in counts) / n
         assert entropy - 1e-9 <= average < entropy + 1  # Shannon's bounds, which an optimal code meets
-        assert len(data) == math.ceil(average * n / 8)
+        assert len(data) == -(-sum(counts[s] * lengths[s] for s in counts) // 8)  # whole bits, rounded up to bytes
 
 
 def test_huffman_codes_are_prefix_free():
@@ -267,8 +267,12 @@ def test_choose_bits_takes_the_fewest_bits_the_paired_test_does_not_call_lower(t
         z = (gained - lost) / math.sqrt(lost + gained) if lost + gained else 0.0
         assert table.loc[b, "z"] == pytest.approx(z)
         assert table.loc[b, "against"] == ("lower" if z < -2 else "higher" if z > 2 else "too close to call")
-    assert all(table.loc[b, "against"] == "lower" for b in table.index if b < bits)
-    assert table.loc[bits, "against"] != "lower" and bits > 1  # one shared value per layer is far worse
+    assert (table["net"] == table["gained"] - table["lost"]).all()
+    # the rule: no candidate from `bits` up is lower, and the candidate just below `bits` is
+    assert all(table.loc[b, "against"] != "lower" for b in table.index if b >= bits)
+    below = [b for b in table.index if b < bits]
+    assert not below or table.loc[below[-1], "against"] == "lower"
+    assert bits > 1  # one shared value per layer is far worse
     with pytest.raises(ValueError, match="try more bits"):
         choose_bits(net, validation, candidates=[1])
     with pytest.raises(ValueError, match="bits must be an integer from 1 to 8"):
@@ -417,3 +421,55 @@ def test_a_reader_written_from_the_format_page_alone_reads_the_file(tmp_path):
         assert list(reference.shape) == layer["shape"]
         assert torch.equal(torch.tensor(weight, dtype=torch.float32).view(layer["shape"]), reference)
     assert at == 30 + header_length + payload_length and fillers > 0
+
+
+def test_choose_bits_skips_a_few_bits_that_a_larger_candidate_contradicts(monkeypatch):
+    """Each row is its own test: when 4 bits is 'too close to call' but 5 bits is 'lower', 4 bits is not chosen."""
+    verdicts = {2: "lower", 3: "lower", 4: "too close to call", 5: "lower", 6: "too close to call", 7: "too close to call"}
+    net = small(k=80)
+    validation = Split(torch.randn(50, 50), torch.zeros(50, dtype=torch.long))
+    calls = iter(verdicts.values())
+    monkeypatch.setattr(compression, "paired", lambda a, b: dict(a_only=0, b_only=0, z=0.0, verdict=next(calls)))
+    bits, table = choose_bits(net, validation, candidates=list(verdicts))
+    assert bits == 6 and table["against"].to_dict() == verdicts
+    calls = iter(["too close to call", "lower"])
+    with pytest.raises(ValueError, match="largest candidate"):
+        choose_bits(net, validation, candidates=[6, 7])
+
+
+def _rewrite_header(data: bytes, change) -> bytes:
+    """`data` with its header decoded, changed by `change(header)`, encoded again, and a checksum that matches."""
+    start = len(MAGIC) + struct.calcsize("<HI")
+    (length,) = struct.unpack_from("<I", data, len(MAGIC) + 2)
+    header = json.loads(lzma.decompress(data[start : start + length]))
+    change(header)
+    packed = lzma.compress(json.dumps(header).encode())
+    body = data[: len(MAGIC) + 2] + struct.pack("<I", len(packed)) + packed + data[start + length : -4]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize("change", [
+    lambda h: h["layers"][0].pop("codebook"),
+    lambda h: h["layers"][1].update(entries="12"),
+    lambda h: h["layers"][0].update(name="7"),
+    lambda h: h["layers"].pop(),
+    lambda h: h["layers"][0].update(shape=[30, 50]),
+    lambda h: h.pop("architecture"),
+    lambda h: h.update(architecture=[50, 40, 30, 5, 5]),
+    lambda h: h["layers"][0].update(codebook=h["layers"][0]["codebook"][:-1]),
+    lambda h: h["layers"][0].update(gap_lengths=[[0, "a"]]),
+    lambda h: h["layers"][0].update(gap_bytes=h["layers"][0]["gap_bytes"] + 1),
+], ids=["missing key", "wrong type", "unknown layer", "a layer missing", "wrong shape", "no architecture",
+        "another architecture", "short codebook", "bad code table", "streams longer than the payload"])
+def test_a_header_that_does_not_describe_its_architecture_is_refused(tmp_path, change):
+    save_compressed(small(), tmp_path / "net.dc")
+    data = (tmp_path / "net.dc").read_bytes()
+    assert torch.equal(load_compressed(tmp_path / "net.dc")[0].weight,
+                       load_compressed_bytes(tmp_path, _rewrite_header(data, lambda h: None))[0].weight)
+    with pytest.raises(CompressedFileError, match="header"):
+        load_compressed_bytes(tmp_path, _rewrite_header(data, change))
+
+
+def load_compressed_bytes(folder: Path, data: bytes):
+    (folder / "changed.dc").write_bytes(data)
+    return load_compressed(folder / "changed.dc")

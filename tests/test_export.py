@@ -208,3 +208,9 @@ def test_ship_refuses_a_network_that_would_read_back_as_another(tmp_path):
         with pytest.raises(ValueError, match="layer '0' has a bias.*ship this network as ONNX"):
             ship(biased, form, tmp_path / "file")
     assert not list(tmp_path.iterdir())
+
+
+def test_onnxruntime_gets_as_many_threads_as_pytorch(tmp_path):
+    to_onnx(net(), tmp_path / "net.onnx")
+    assert onnx_session(tmp_path / "net.onnx").get_session_options().intra_op_num_threads == torch.get_num_threads()
+    assert onnx_session(tmp_path / "net.onnx", threads=1).get_session_options().intra_op_num_threads == 1
