@@ -17,8 +17,8 @@ weights, while the same architecture with new random initial values does not.
   "reinitialised" (same mask, new random initial values), "reinitialised, rescaled"
   (the same, each layer's new values multiplied by 1/sqrt(the share of its weights
   the mask keeps), so that the thinned network starts with the dense one's signal
-  size), "random mask" (same
-  initial values, a random mask with the same number of weights per layer),
+  size), "random mask" (same initial values, a random mask with the same number of
+  weights per layer),
   "no rewind" (same mask, training continued from the previous round's
   trained weights instead of rewinding), "late rewind" (same mask, survivors
   rewound to their values after `step` steps of round 0 instead of step 0).
@@ -44,10 +44,11 @@ from tqdm.auto import tqdm
 from helpers.data import MNIST, Split
 from helpers.model import architecture
 from helpers.pruning import SCOPES, apply_masks, check_masks, prunable_layers
-from helpers.training import evaluate, evaluate_loss, fit, restart_network
+from helpers.training import correct, evaluate, evaluate_loss, fit, restart_network
 
-__all__ = ["LOTTERY", "RATE", "ROUNDS", "EVERY", "BRANCHES", "CONTROL_ROUNDS", "LATE_STEP", "Lottery", "find_tickets", "branch", "prune_round",
-           "rewind_to", "rescale_to_density", "densities", "random_like", "remaining", "train_round", "check_rate", "check_rewind"]
+__all__ = ["LOTTERY", "RATE", "ROUNDS", "EVERY", "BRANCHES", "CONTROL_ROUNDS", "LATE_STEP", "Lottery", "find_tickets",
+           "branch", "prune_round", "rewind_to", "rescale_to_density", "densities", "random_like", "remaining",
+           "train_round", "check_rate", "check_rewind"]
 
 #: Frankle and Carbin's recipe for LeNet-300-100 (Adam, constant learning rate 1.2e-3, no regularisation) made
 #: short enough for a laptop CPU: 2 epochs of batch 128 (860 steps) instead of 50,000 steps of batch 60 (about
@@ -150,8 +151,9 @@ def rescale_to_density(start: nn.Module, masks: Mapping[str, torch.Tensor]) -> n
     A unit that keeps a share d of its inputs sums d times as many terms, so the variance of its input falls
     by d (and by d again at every layer after it): PyTorch's default initialisation, thinned to a few percent,
     starts with almost no signal at the output. Multiplying the survivors by 1/sqrt(d) restores each layer's
-    variance of the sum, as a density-aware initialisation would (Liu et al. 2019 and Frankle et al. 2021 rescale
-    their random sparse networks so). A layer `masks` does not name, or whose mask keeps nothing, is left as is.
+    variance of the sum, as a sparsity-aware initialisation does (Evci et al. 2022 scale each unit by its own
+    number of kept inputs; here one factor per layer). A layer `masks` does not name, or whose mask keeps
+    nothing, is left as is.
 
     Args:
         start: the initial weights (not modified), e.g. `restart_network(init, seed)`.
@@ -193,6 +195,8 @@ class Lottery:
         start: what the survivors are rewound to: `init`, or the weights after `rewind_step` steps of round 0.
         masks: one dict of masks per round, nested.
         trained: the network trained in each round.
+        correct: per round, a boolean per test image, True where that round's network classifies it right (for
+            `helpers.stats.paired`).
         curves: one validation curve per round (step, validation_loss, validation_accuracy).
         snapshots: {step: round 0's weights after that many steps} for the steps asked for (late rewinding).
         table: one row per round (`train_round`'s columns, branch = "ticket").
@@ -203,6 +207,7 @@ class Lottery:
     start: nn.Module
     masks: list[dict[str, torch.Tensor]]
     trained: list[nn.Module]
+    correct: list[torch.Tensor] = field(repr=False)
     curves: list[pd.DataFrame]
     table: pd.DataFrame
     snapshots: dict[int, nn.Module]
@@ -230,8 +235,9 @@ def train_round(start: nn.Module, masks: Mapping[str, torch.Tensor], data: MNIST
     Returns:
         (the trained copy, a row, the validation curve), the row holding remaining (% of all weights),
         accuracy and validation_accuracy (at the end of training), early_stop (the step of the smallest
-        validation loss), early_stop_accuracy (validation accuracy there), and "kept" ({step: the weights
-        after that many steps} for `keep_steps`).
+        validation loss), early_stop_accuracy (validation accuracy there), "correct" (a boolean per test
+        image, True where the trained copy classifies it right; `accuracy` is its mean) and "kept" ({step: the
+        weights after that many steps} for `keep_steps`).
     """
     recipe = {**LOTTERY, **recipe}
     net = rewind_to(start, masks)
@@ -247,9 +253,10 @@ def train_round(start: nn.Module, masks: Mapping[str, torch.Tensor], data: MNIST
     fit(net, data.train, seed=seed, masks=masks, progress=False, callback=record, every=1, **recipe)
     curve = pd.DataFrame(curve)
     best = curve.loc[curve["validation_loss"].idxmin()]
-    row = dict(remaining=remaining(masks, net), accuracy=evaluate(net, data.test),
+    right = correct(net, data.test)  # one pass over the test images gives the accuracy and the paired test's input
+    row = dict(remaining=remaining(masks, net), accuracy=int(right.sum()) / len(right),
                validation_accuracy=evaluate(net, data.validation), early_stop=int(best["step"]),
-               early_stop_accuracy=float(best["validation_accuracy"]), kept=kept)
+               early_stop_accuracy=float(best["validation_accuracy"]), correct=right, kept=kept)
     return net, row, curve
 
 
@@ -295,7 +302,7 @@ def find_tickets(init: nn.Module, data: MNIST, rounds: int = ROUNDS, rate: float
     init = copy.deepcopy(init).eval()
     masks = [{name: torch.ones_like(layer.weight, dtype=torch.bool).cpu()
               for name, layer in prunable_layers(init, include_output=True).items()}]
-    trained, curves, rows, start = [], [], [], init
+    trained, tested, curves, rows, start = [], [], [], [], init
     bar = tqdm(total=rounds + 1, desc="rounds", unit="round", disable=not progress)
     for r in range(rounds + 1):
         if r:
@@ -306,18 +313,20 @@ def find_tickets(init: nn.Module, data: MNIST, rounds: int = ROUNDS, rate: float
             snapshots = row["kept"]
             start = snapshots[rewind_step]
         row.pop("kept")
+        tested.append(row.pop("correct"))
         trained.append(net)
         curves.append(curve)
         rows.append(dict(branch="ticket", round=r, **row))
         bar.set_postfix(remaining=f"{row['remaining']:.1f}%", accuracy=f"{100 * row['accuracy']:.2f}%")
         bar.update()
     bar.close()
-    return Lottery(init=init, start=start, masks=masks, trained=trained, curves=curves, table=pd.DataFrame(rows),
-                   snapshots=snapshots, data=data, seed=seed, rate=rate, scope=scope, rewind_step=rewind_step, recipe=recipe)
+    return Lottery(init=init, start=start, masks=masks, trained=trained, correct=tested, curves=curves,
+                   table=pd.DataFrame(rows), snapshots=snapshots, data=data, seed=seed, rate=rate, scope=scope,
+                   rewind_step=rewind_step, recipe=recipe)
 
 
 def branch(lottery: Lottery, kind: str, rounds: Sequence[int] | None = None, step: int | None = None,
-           progress: bool = True, every: int = EVERY) -> tuple[pd.DataFrame, list[pd.DataFrame], list[nn.Module]]:
+           progress: bool = True, every: int = EVERY) -> tuple[pd.DataFrame, list[pd.DataFrame], list[torch.Tensor]]:
     """Retrain the rounds of `lottery` with one thing changed (`kind` in `BRANCHES`).
 
     - "reinitialised": the ticket's mask, new random initial values (`restart_network`, never the ticket's).
@@ -337,8 +346,9 @@ def branch(lottery: Lottery, kind: str, rounds: Sequence[int] | None = None, ste
         step: for "late rewind", the step of round 0 to rewind to.
 
     Returns:
-        (one row per round, as in `lottery.table` with branch = kind, the validation curves, the trained
-        networks), each list in the order of `rounds`.
+        (one row per round, as in `lottery.table` with branch = kind; the validation curves; per round a
+        boolean per test image, True where the retrained network classifies it right, as `Lottery.correct`),
+        each in the order of `rounds`.
     """
     if kind not in BRANCHES:
         raise ValueError(f"kind must be one of {BRANCHES}, got {kind!r}")
@@ -352,7 +362,7 @@ def branch(lottery: Lottery, kind: str, rounds: Sequence[int] | None = None, ste
     if kind == "late rewind" and step not in lottery.snapshots:
         raise ValueError(f"round 0's weights after {step} steps were not kept (kept: {sorted(lottery.snapshots)}); "
                          f"run find_tickets(..., keep_steps=[{step}])")
-    rows, curves, trained = [], [], []
+    rows, curves, tested = [], [], []
     for r in tqdm(rounds, desc=kind, unit="round", disable=not progress):
         masks, start = lottery.masks[r], lottery.start
         if kind == "reinitialised":
@@ -365,9 +375,9 @@ def branch(lottery: Lottery, kind: str, rounds: Sequence[int] | None = None, ste
             start = lottery.trained[r - 1]
         else:
             start = lottery.snapshots[step]
-        net, row, curve = train_round(start, masks, lottery.data, lottery.seed, every, **lottery.recipe)
+        _, row, curve = train_round(start, masks, lottery.data, lottery.seed, every, **lottery.recipe)
         row.pop("kept")
+        tested.append(row.pop("correct"))
         rows.append(dict(branch=kind, round=r, **row))
         curves.append(curve)
-        trained.append(net)
-    return pd.DataFrame(rows), curves, trained
+    return pd.DataFrame(rows), curves, tested

@@ -146,12 +146,14 @@ class WeightHistograms:
         decades: (low, high): the x axis spans 10**low to 10**high (default: the
             decades `net`'s weights span, see `decade_range`); give two figures the
             same to compare them.
+        kept_label: the legend's name for the survivors (e.g. "kept at k = 90%").
 
     Used in 01_training, 02_weight_pruning and the explorer.
     """
 
     def __init__(self, net: nn.Module, bins: int = 60, include_output: bool = True, ks: Sequence[float] = (),
-                 decades: tuple[int, int] | None = None, columns: int | None = None):
+                 decades: tuple[int, int] | None = None, columns: int | None = None,
+                 kept_label: str = "kept after pruning"):
         self.include_output = include_output
         original = _weights(net, include_output)
         shapes = {name: tuple(layer.weight.shape) for name, layer in linear_layers(net)}
@@ -181,7 +183,7 @@ class WeightHistograms:
             axis.stairs(counts, edges, fill=False, color="0.35", lw=1.1, zorder=3, label="trained (outline)")
             axis.bar([self.zero_at], [zeros], width=width, color="0.8")
             self.kept[name] = axis.stairs(np.zeros(bins), edges, fill=True, color="C0", alpha=0.85,
-                                          label="kept after pruning")
+                                          label=kept_label)
             self.zeros[name] = axis.bar([self.zero_at], [0], width=width, color="0.25",
                                         label="exactly 0 (left bar)")
             self.sizes[name] = len(weights)
@@ -236,18 +238,20 @@ class WeightHistograms:
 def weight_histograms(net: nn.Module, pruned: nn.Module | None = None, bins: int = 60,
                       include_output: bool = True, ks: Sequence[float] = (),
                       decades: tuple[int, int] | None = None, columns: int | None = 3,
-                      threshold: float | None = None, threshold_label: str | None = None) -> plt.Figure:
+                      threshold: float | None = None, threshold_label: str | None = None,
+                      kept_label: str = "kept after pruning") -> plt.Figure:
     """Per-layer histograms of log10 |w| of `net`, with the survivors in `pruned` drawn over them.
 
     Bins and axes depend on `net` only, so figures for different k compare directly.
     With `ks`, a dashed line per k marks where layer-wise weight pruning cuts; with
-    `threshold`, a dotted line marks that |w| in every panel (`threshold_label` names it).
+    `threshold`, a dotted line marks that |w| in every panel (`threshold_label` names it);
+    `kept_label` names the survivors in the legend (say which k they are).
     Without `pruned` and without exact zeros in `net`, the "= 0" bar and its count are left out.
     Panels come `columns` to a row (None: one row). See `WeightHistograms`.
 
     Used in 01_training and 02_weight_pruning.
     """
-    panel = WeightHistograms(net, bins, include_output, ks, decades, columns)
+    panel = WeightHistograms(net, bins, include_output, ks, decades, columns, kept_label)
     if threshold is not None:
         for axis in panel.axes.values():
             axis.axvline(np.log10(threshold), color="C3", ls=":", lw=1.6,
@@ -484,7 +488,8 @@ def pixel_maps(nets: Mapping[str, nn.Module], axes: Sequence[plt.Axes] | None = 
 
 def accuracy_vs_k(results: pd.DataFrame, baseline: float | None = None, reference: bool = True,
                   title: str = "One-shot pruning of the 784-1000-1000-500-200-10 MLP",
-                  axis: plt.Axes | None = None, style_by: str | None = None, label: str | None = None) -> plt.Figure:
+                  axis: plt.Axes | None = None, style_by: str | None = None, label: str | None = None,
+                  baseline_label: str = "unpruned") -> plt.Figure:
     """Test error (100 - accuracy) against k for each method in `results` (a `sweep` table), on a log axis.
 
     On a log axis of the error both the last tenths of a point (1.4% against 1.6%
@@ -503,6 +508,8 @@ def accuracy_vs_k(results: pd.DataFrame, baseline: float | None = None, referenc
         style_by: a column whose values get one line style each.
         label: what our lines are, e.g. "ours, L1 recipe" (default "ours"; with
             `style_by` the column's value is used instead).
+        baseline_label: the legend's name for the `baseline` line, before its accuracy
+            (e.g. "unpruned, L1 recipe" when the lines come from several networks).
 
     Returns:
         The figure. Legend labels read "weight, ours", "weight, one-shot, 3 seeds
@@ -541,7 +548,7 @@ def accuracy_vs_k(results: pd.DataFrame, baseline: float | None = None, referenc
     if baseline is not None:
         errors.append(100 * (1 - baseline))
         axis.axhline(max(100 * (1 - baseline), floor), color="0.4", lw=1, ls=":",
-                     label=f"unpruned ({100 * baseline:.2f}%)")
+                     label=f"{baseline_label} ({100 * baseline:.2f}%)")
     axis.axhline(90, color="0.6", lw=0.8, ls=(0, (1, 3)), label="chance (10% accuracy)")
     axis.set_yscale("log")
     axis.set_ylim(max(min(errors, default=1) * 0.6, floor), 100)

@@ -444,7 +444,8 @@ APPROACHES = ("one-shot", "one-shot + repair", "OBS")
 
 
 def compare(net: nn.Module, images: torch.Tensor, data: Split, ks: Mapping[str, Iterable[float]] = COMPARE_KS,
-            damping: float = DAMPING, progress: bool = False, per_image: bool = False) -> pd.DataFrame:
+            damping: float = DAMPING, progress: bool = False, per_image: bool = False,
+            obs_images: torch.Tensor | None = None) -> pd.DataFrame:
     """One-shot pruning, the same followed by `repair`, and OBS pruning, at every (method, k), measured on `data`.
 
     "one-shot" is magnitude (weights) or the rows' L2 norm (units), as in 02 and
@@ -452,6 +453,10 @@ def compare(net: nn.Module, images: torch.Tensor, data: Split, ks: Mapping[str, 
     together: `obs_prune` for weights, `obs_unit_prune` for units.
 
     Args:
+        images: the calibration images of the repair (and of OBS, unless `obs_images` is given).
+        obs_images: other calibration images for OBS. Layer 0's H = XᵀX has 784 columns: with fewer
+            images than that it is rank-deficient and the damping fills the rest, so 07_repair gives OBS
+            at least `CALIBRATION_IMAGES` where validation picked fewer for the repair.
         per_image: also return, per row, which images of `data` the network gets right (a boolean
             tensor in the column "correct"), for the paired test between approaches.
 
@@ -461,6 +466,7 @@ def compare(net: nn.Module, images: torch.Tensor, data: Split, ks: Mapping[str, 
         and with `per_image` the column "correct".
     """
     check_images(net, images)
+    obs_images = images if obs_images is None else check_images(net, obs_images)
     steps = [(method, check_k(k)) for method, values in ks.items() for k in values]
     if any(method not in ("weight", "unit") for method, _ in steps):
         raise ValueError(f"ks must map 'weight' and/or 'unit' to percentages, got {dict(ks)!r}")
@@ -473,7 +479,7 @@ def compare(net: nn.Module, images: torch.Tensor, data: Split, ks: Mapping[str, 
         results["one-shot + repair"] = (repair(net, pruned, images, damping), time.perf_counter() - started
                                         + results["one-shot"][1])
         started = time.perf_counter()
-        obs = obs_prune(net, k, images, damping) if method == "weight" else obs_unit_prune(net, k, images, damping)
+        obs = obs_prune(net, k, obs_images, damping) if method == "weight" else obs_unit_prune(net, k, obs_images, damping)
         results["OBS"] = (obs, time.perf_counter() - started)
         for approach, (model, seconds) in results.items():
             small = compact(model)
@@ -511,11 +517,12 @@ def against_reference(correct: Mapping[float, Mapping[str, torch.Tensor]], refer
 
     Returns:
         One row per (candidate, case): accuracy (%), a_only (images only the candidate gets right),
-        b_only (only the reference), z and verdict of `helpers.stats.paired` (the candidate against the reference).
+        b_only (only the reference), z and verdict of `helpers.stats.paired` (the candidate against the reference);
+        the reference's own row has the verdict "reference" (z = 0: it is not compared with itself).
 
     >>> right = {10: {"a": torch.tensor([True] * 90 + [False] * 10)}, 20: {"a": torch.tensor([True] * 100)}}
     >>> against_reference(right, {"a": 20}, "size")[["size", "accuracy", "b_only", "verdict"]].values.tolist()
-    [[10, 90.0, 10, 'lower'], [20, 100.0, 0, 'too close to call']]
+    [[10, 90.0, 10, 'lower'], [20, 100.0, 0, 'reference']]
 
     Used in 07_repair.
     """
@@ -528,7 +535,8 @@ def against_reference(correct: Mapping[float, Mapping[str, torch.Tensor]], refer
         for case in cases:
             test = paired(per_case[case], correct[reference[case]][case])
             rows.append({name: candidate, "case": case, "accuracy": 100 * int(per_case[case].sum()) / len(per_case[case]),
-                         "a_only": test["a_only"], "b_only": test["b_only"], "z": test["z"], "verdict": test["verdict"]})
+                         "a_only": test["a_only"], "b_only": test["b_only"], "z": test["z"],
+                         "verdict": "reference" if candidate == reference[case] else test["verdict"]})
     return pd.DataFrame(rows)
 
 

@@ -13,7 +13,7 @@ from helpers.lottery import (BRANCHES, LOTTERY, branch, check_rewind, densities,
                              remaining, rescale_to_density, rewind_to, train_round)
 from helpers.model import CheckpointError, make_mlp, save_checkpoint
 from helpers.pruning import prunable_layers
-from helpers.training import evaluate, fit, initial_network, initial_path, initial_weights, restart_network
+from helpers.training import correct, evaluate, fit, initial_network, initial_path, initial_weights, restart_network
 
 RECIPE = dict(epochs=2, batch_size=50)  # 8 steps per epoch on 400 images: 16 steps
 
@@ -161,6 +161,7 @@ def test_tickets_have_nested_masks_and_their_table_is_what_was_trained(lot):
         net = lot.trained[r]
         assert row["remaining"] == pytest.approx(remaining(lot.masks[r], net))
         assert row["accuracy"] == evaluate(net, DATA.test)
+        assert torch.equal(lot.correct[r], correct(net, DATA.test)) and "correct" not in lot.table
         for name, layer in prunable_layers(net, include_output=True).items():
             assert (layer.weight[~lot.masks[r][name]] == 0).all()
         curve = lot.curves[r]
@@ -190,13 +191,15 @@ def test_each_branch_changes_only_what_it_claims_to(lot, kind, monkeypatch):
 
     def spy(start, masks, data, seed=0, every=lottery.EVERY, keep_steps=(), **recipe):
         calls.append(dict(start=start, masks=masks, data=data, seed=seed, recipe=recipe))
-        return real(start, masks, data, seed, every, keep_steps, **recipe)
+        net, row, curve = real(start, masks, data, seed, every, keep_steps, **recipe)
+        calls[-1]["net"] = net
+        return net, row, curve
 
     monkeypatch.setattr(lottery, "train_round", spy)
-    table, curves, trained = branch(lot, kind, rounds=[2], step=6 if kind == "late rewind" else None, progress=False)
+    table, curves, tested = branch(lot, kind, rounds=[2], step=6 if kind == "late rewind" else None, progress=False)
     (call,) = calls
-    (net,) = trained
-    assert table["accuracy"].iloc[0] == evaluate(net, DATA.test) and len(curves) == 1
+    assert len(curves) == len(tested) == 1 and torch.equal(tested[0], correct(call["net"], DATA.test))
+    assert table["accuracy"].iloc[0] == evaluate(call["net"], DATA.test) and "correct" not in table
     assert call["seed"] == lot.seed and call["data"] is lot.data and call["recipe"] == lot.recipe  # same order, recipe
     ticket = lot.masks[2]
     counts = {name: int(m.sum()) for name, m in ticket.items()}

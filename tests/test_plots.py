@@ -188,6 +188,18 @@ def test_accuracy_vs_k_draws_the_error_rate_and_names_each_line():
     plt.close(figure)
 
 
+def test_the_unpruned_line_and_the_survivors_are_named_as_the_caller_says():
+    results = pd.DataFrame({"method": ["weight", "weight"], "k": [0, 90], "accuracy": [0.985, 0.98]})
+    figure = plots.accuracy_vs_k(results, baseline=0.9866, reference=False, baseline_label="unpruned, L1 recipe")
+    assert "unpruned, L1 recipe (98.66%)" in [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    plt.close(figure)
+    net = _tiny_net()
+    figure = plots.weight_histograms(net, prune(net, 90), ks=[50, 90], kept_label="kept at k = 90%")
+    texts = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert "kept at k = 90%" in texts and "kept after pruning" not in texts
+    plt.close(figure)
+
+
 def shipping_points():
     """A small shipping table (the columns helpers.deploy.shipping_table returns), with a Pareto front by hand."""
     rows = [("dense", "nn.Sequential", 0, "trained", 0.98, 0.98, 1.0, 1.0, 1.0, 9_000_000, 1.0),

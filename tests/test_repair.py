@@ -14,6 +14,7 @@ from helpers import repair as R
 from helpers.data import Split
 from helpers.model import make_mlp
 from helpers.pruning import compact, prune
+from helpers.training import evaluate
 
 
 def tiny(seed=0, hidden=(7, 6), inputs=5, classes=3):
@@ -300,7 +301,7 @@ def test_against_reference_counts_the_discordant_images_of_each_case():
     assert row.z == pytest.approx((15 - 30) / math.sqrt(45)) and round(row.z, 2) == -2.24
     assert row.accuracy == pytest.approx(100 * 4970 / 5000)
     itself = table.set_index("size").loc[10_000]
-    assert (itself.a_only, itself.b_only, itself.z, itself.verdict) == (0, 0, 0.0, "too close to call")
+    assert (itself.a_only, itself.b_only, itself.z, itself.verdict) == (0, 0, 0.0, "reference")
 
 
 def test_smallest_sufficient_paired_keeps_a_size_the_unpaired_rule_would_pass():
@@ -368,3 +369,14 @@ def test_compare_per_image_agrees_with_its_accuracy():
         assert row.correct.dtype == torch.bool and row.correct.shape == (30,)
         assert row.accuracy == int(row.correct.sum()) / 30
     assert "correct" not in R.compare(net, x, data, ks={"weight": (50,)})
+
+
+def test_compare_gives_obs_its_own_images():
+    net, x, more = tiny(), images(), images(n=64, seed=9)
+    data = Split(images(n=30, seed=4), torch.randint(0, 3, (30,), generator=torch.Generator().manual_seed(2)))
+    ks = {"weight": (50,), "unit": (34,)}
+    table = R.compare(net, x, data, ks=ks, obs_images=more).set_index(["method", "approach"])["accuracy"]
+    same = R.compare(net, x, data, ks=ks).set_index(["method", "approach"])["accuracy"]
+    assert table[:, "one-shot + repair"].equals(same[:, "one-shot + repair"])  # the repair keeps its images
+    assert table["weight", "OBS"] == evaluate(compact(R.obs_prune(net, 50, more)), data)
+    assert table["unit", "OBS"] == evaluate(compact(R.obs_unit_prune(net, 34, more)), data)
