@@ -1120,7 +1120,8 @@ def repair_vs_k(results: pd.DataFrame, baseline: float | None = None, split: str
 
 #: Marker, colour and line style of each branch of `lottery.branch`, the ticket first.
 BRANCH_STYLES = {"ticket": ("o", "C0", "-"), "reinitialised": ("s", "C3", "--"), "random mask": ("^", "0.45", "--"),
-                 "no rewind": ("D", "C2", ":"), "late rewind": ("v", "C4", "-.")}
+                 "no rewind": ("D", "C2", ":"), "late rewind": ("v", "C4", "-."),
+                 "reinitialised, rescaled": ("X", "C1", "--")}
 
 
 def _remaining_axis(axis: plt.Axes, remaining: Sequence[float]) -> None:
