@@ -3,8 +3,10 @@
 Executed copies go to build/executed/ (the folder `make test` executes into and `make site` reads), never over
 the committed notebooks. Each notebook gets a progress bar (code cells done out of the total, elapsed time).
 The kernel talks to this process over local IPC sockets rather than TCP, so it has no reason to warn about
-unencrypted TCP. A failing cell stops the run with one paragraph: the notebook, the cell number, its first line
-and the error; the full traceback is in the executed copy, which is written even then.
+unencrypted TCP. The kernel process's own stderr (ipykernel's log, such as a race it reports while shutting down)
+goes to a log file, not over the progress bar; a failure names that file. A failing cell stops the run with one
+paragraph: the notebook, the cell number, its first line and the error; the full traceback is in the executed copy,
+which is written even then.
 Usage: python -m helpers.run notebooks/01_training.ipynb ...
 """
 
@@ -30,12 +32,12 @@ class NotebookFailed(RuntimeError):
     """A cell of a notebook raised an error: the message names the notebook, the cell and the error."""
 
 
-def _client(notebook, path: Path, timeout: int, bar) -> NotebookClient:
+def _client(notebook, path: Path, timeout: int, bar, sockets: Path) -> NotebookClient:
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     client.km = client.create_kernel_manager()
     client.km.transport = "ipc"  # local sockets: no "running over TCP without encryption" warning
-    client.km.ip = str(Path(tempfile.mkdtemp(prefix="kernel-")) / "ipc")  # IPC socket files live beside this name
+    client.km.ip = str(sockets / "ipc")  # IPC socket files live beside this name
     client.on_cell_executed = lambda cell, cell_index, execute_reply: bar.update(1) if cell.cell_type == "code" else None
     return client
 
@@ -52,9 +54,12 @@ def execute(path: Path, out_dir: Path, timeout: int = 1800, position: str = "") 
     target = out_dir / path.name
     with tqdm(total=len(code), desc=f"{position}{path.name}", unit="cell", dynamic_ncols=True,
               bar_format="{desc}: {n_fmt}/{total_fmt} code cells |{bar}| {elapsed}") as bar:
-        client = _client(notebook, path, timeout, bar)
+        sockets = Path(tempfile.mkdtemp(prefix="kernel-"))
+        client = _client(notebook, path, timeout, bar, sockets)
+        log = sockets / "kernel-stderr.log"
         try:
-            client.execute()
+            with log.open("w") as kernel_stderr:
+                client.execute(stderr=kernel_stderr)  # passed on to the kernel process
         except CellExecutionError as error:
             nbformat.write(notebook, target)
             failed = next((i for i in code if any(o.get("output_type") == "error"
@@ -63,7 +68,8 @@ def execute(path: Path, out_dir: Path, timeout: int = 1800, position: str = "") 
                      f"{notebook.cells[failed].source.strip().splitlines()[0][:80]!r})" if failed is not None
                      else "a cell")
             raise NotebookFailed(f"{path} failed at {where}:\n    {error.ename}: {error.evalue}\n"
-                                 f"the executed copy, with the full traceback: {target}") from None
+                                 f"the executed copy, with the full traceback: {target}\n"
+                                 f"the kernel's own log: {log}") from None
     nbformat.write(notebook, target)
     return target
 

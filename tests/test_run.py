@@ -1,5 +1,7 @@
 """`make run` (helpers.run): a progress bar per notebook, no kernel transport warning, a failure in one paragraph."""
 
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -22,6 +24,17 @@ def test_a_notebook_runs_with_a_progress_bar_and_no_transport_warning(tmp_path, 
     _, err = capfd.readouterr()
     assert "good.ipynb: 2/2 code cells" in err
     assert "without encryption" not in err and "Traceback" not in err
+
+
+def test_the_kernels_own_stderr_goes_to_its_log_not_over_the_bar(tmp_path, capfd):
+    chatter = "import os\nos.write(2, b'Traceback: kernel chatter on fd 2\\n')"
+    path = notebook(tmp_path / "noisy.ipynb", chatter, "1 / 0")
+    with pytest.raises(NotebookFailed) as failure:
+        execute(path, tmp_path / "out")
+    _, err = capfd.readouterr()
+    assert "kernel chatter" not in err
+    log = Path(str(failure.value).rsplit("the kernel's own log: ", 1)[1].strip())
+    assert "Traceback: kernel chatter on fd 2" in log.read_text()
 
 
 def test_a_failing_cell_is_reported_in_one_paragraph_and_the_copy_kept(tmp_path, capfd):
