@@ -14,7 +14,7 @@ SEEDS ?= 0 1 2 3 4
 NOTEBOOKS ?=
 EXECUTED  = build/executed
 
-.PHONY: run test claims unit notebooks browser lab explorer site results recipe benchmark clean
+.PHONY: run test claims unit notebooks browser lab explorer site results recipe benchmark pages clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ recipe: $(BIN)/.installed
 benchmark: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.all
 	$(BIN)/python -m benchmarks.ship
+
+# the tables and sentences of the README and docs/*.md made from the CSVs in docs/ (copy them there from build/ first)
+pages: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.pages
 
 clean:
 	rm -rf build

@@ -1,7 +1,7 @@
 """Every performance figure the project claims, measured side by side in one run.
 
 Prints one table of ratios and writes it to build/benchmarks.csv, from which the
-README's table is made. Usage: make benchmark (or python -m benchmarks.all).
+table in docs/speed_and_size.md is made (make pages). Usage: make benchmark (or python -m benchmarks.all).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from helpers.config import project_home
 
 
 def markdown(table: pd.DataFrame, digits: int = 3) -> str:
-    """The README's speed table, made from the CSV that `main` writes (copied to docs/benchmarks.csv); also the
+    """The speed table of docs/speed_and_size.md, made from the CSV that `main` writes (copied to docs/benchmarks.csv); also the
     shipping table (docs/ship.csv, with `digits` = 4 so that accuracies keep their hundredths)."""
     def number(value: float) -> str:
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"
@@ -39,7 +39,7 @@ def main() -> None:
     with pd.option_context("display.width", 200, "display.max_colwidth", 45):
         print(table[["benchmark", "value", "measured", "reference", "compared_with", "ratio", "target"]]
               .round(3).to_string(index=False))
-    print(f"\nwrote {out}; the README's table, once it is copied to docs/benchmarks.csv:\n\n{markdown(table)}")
+    print(f"\nwrote {out}; the table of docs/speed_and_size.md, once it is copied to docs/benchmarks.csv and make pages has run:\n\n{markdown(table)}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ For each seed, with the cached baselines of `benchmarks.seeds` (both recipes; tr
   best of which is chosen on validation per seed and reported on test.
 And, on seed 0, the seconds to score the whole network with each criterion (target: 10 s).
 
-Writes build/results/criteria.csv, criteria_summary.csv and criteria.md (the README's tables).
+Writes build/results/criteria.csv, criteria_summary.csv and criteria.md (the tables of docs/results.md).
 Usage: python -m benchmarks.criteria [--seeds 0 1 2]
 """
 
@@ -72,7 +72,7 @@ def scoring_seconds(net, sample) -> pd.DataFrame:
 
 
 def markdown(summary: pd.DataFrame) -> str:
-    """The README's criteria tables: test accuracy in %, mean ± standard error over seeds."""
+    """The criteria table of docs/results.mds: test accuracy in %, mean ± standard error over seeds."""
     lines = []
     for procedure, title in (("one-shot", "one-shot, test accuracy (%)"), ("equal budget, l1", "equal budget, L1 recipe, test accuracy (%)")):
         part = summary[summary["procedure"].str.startswith(procedure)]

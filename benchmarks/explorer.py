@@ -26,7 +26,7 @@ BROWSER_TARGETS = dict(new_readout=0.3, new_pictures=0.5, cached=0.05, updates_p
 
 
 def browser_table(timings: dict) -> str:
-    """The README's table of the explorer's times in the browser, from the JSON `tests/test_app.py` writes
+    """The table of docs/explorer.md: the explorer's times in the browser, from the JSON `tests/test_app.py` writes
     (build/results/explorer_browser.json, copied to docs/)."""
     t, new, cached, drag = BROWSER_TARGETS, timings["new_point"], timings["cached_point"], timings["drag"]
     met = lambda ok: "met" if ok else "**not met**"  # noqa: E731
@@ -48,7 +48,7 @@ def browser_table(timings: dict) -> str:
     ])
 
 def browser_summary(timings: dict, dense: float) -> str:
-    """The README's sentence on which new points missed the readout target and what bounds them; `dense` is one
+    """The sentence of docs/explorer.md on which new points missed the readout target and what bounds them; `dense` is one
     dense evaluation of the test set in seconds (the speed table's last explorer row)."""
     each, target = timings["new_point"]["each"], BROWSER_TARGETS["new_readout"]
     missed = [point for point in each if point["readout"] > target]

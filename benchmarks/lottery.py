@@ -11,7 +11,7 @@ random reinitialisation is below the ticket by more than the noise: the series' 
 the difference, taken over seeds or, where larger, from the binomial error of the test set. The reinitialisation
 rescaled to the mask's density is measured against the ticket by the same rule, with no target.
 
-Writes build/results/lottery.csv, lottery_summary.csv and lottery.md (the README's table).
+Writes build/results/lottery.csv, lottery_summary.csv and lottery.md (the table of docs/results.md).
 Usage: python -m benchmarks.lottery [--seeds 0 1 2]
 """
 
@@ -57,7 +57,7 @@ def gap(summary: pd.DataFrame, a: tuple[str, int], b: tuple[str, int], n_test: i
 
 
 def markdown(summary: pd.DataFrame) -> str:
-    """The README's lottery table: test accuracy (%) per branch (rows) and share of weights remaining (columns)."""
+    """The lottery table of docs/results.md: test accuracy (%) per branch (rows) and share of weights remaining (columns)."""
     tickets = summary[summary["branch"] == "ticket"].set_index("round")
     rounds = [0, *sorted(summary.loc[summary["branch"] != "ticket", "round"].unique())]
     lines = ["| branch | " + " | ".join(f"{tickets.loc[r, 'remaining']:.1f}%" for r in rounds) + " |",

@@ -41,7 +41,7 @@ def choose(table: pd.DataFrame, tolerance: float = TOLERANCE) -> float:
 
 
 def markdown(table: pd.DataFrame) -> str:
-    """The README's recipe table, made from docs/recipe.csv (validation accuracies in percent)."""
+    """The recipe table of docs/results.md, made from docs/recipe.csv (validation accuracies in percent)."""
     lines = ["| L1 strength | unpruned, validation | mean of the one-shot sweep, validation | weight k=99 | unit k=80 | chosen |",
              "|---|---|---|---|---|---|"]
     for r in table.itertuples():

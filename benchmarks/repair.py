@@ -9,7 +9,7 @@ The repair sees `CALIBRATION_IMAGES` unlabeled training images, drawn per seed.
 And, on the first seed, the seconds to repair the whole network at weight k = 99 and unit k = 90 (median of
 three; targets 10 s and 2 s) beside the seconds fine-tuning needs to reach the repair's accuracy, as a ratio.
 
-Writes build/results/repair.csv, repair_summary.csv, repair_seconds.csv and repair.md (the README's table).
+Writes build/results/repair.csv, repair_summary.csv, repair_seconds.csv and repair.md (the table of docs/results.md).
 Usage: python -m benchmarks.repair [--seeds 0 1 2]
 """
 
@@ -72,7 +72,7 @@ def seconds_beside_fine_tuning(seed: int, data) -> pd.DataFrame:
 
 
 def markdown(summary: pd.DataFrame) -> str:
-    """The README's repair table: test accuracy in %, mean ± standard error over seeds, one column per approach."""
+    """The repair table of docs/results.md: test accuracy in %, mean ± standard error over seeds, one column per approach."""
     lines = ["| pruned | " + " | ".join(APPROACHES) + " |", "|---|" + "---|" * len(APPROACHES)]
     for (method, k), group in summary.groupby(["method", "k"], sort=False):
         cells = group.set_index("approach").reindex(list(APPROACHES))

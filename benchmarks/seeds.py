@@ -4,9 +4,9 @@ For each seed: train (or load) `baseline(seed)` with the series' recipe and with
 same recipe without L1; run the one-shot `sweep` of both, and for the series' recipe a
 `fine_tuned_sweep` and `iterative_prune` of both methods. Writes to build/results/:
 runs.csv (every run), summary.csv (mean, std, standard error, n per row of the table),
-baselines.csv, table.md (the README's table, made by `markdown`) and accuracy_vs_k.png
-(the README's figure). Copy summary.csv, baselines.csv and the figure to docs/ and
-table.md into the README. Not part of CI: per seed it trains two networks (about 70 s
+baselines.csv, table.md (the table of docs/results.md, made by `markdown`) and accuracy_vs_k.png
+(the README's figure). Copy summary.csv (as results_summary.csv), baselines.csv (as results_baselines.csv) and the figure to
+docs/, then run make pages. Not part of CI: per seed it trains two networks (about 70 s
 each on an idle 2-core CPU) and fine-tunes for 24 epochs.
 
 Usage: python -m benchmarks.seeds [--seeds 0 1 2] [--one-shot-only]
@@ -68,7 +68,7 @@ def over_seeds(name: str, one_seed, by: tuple[str, ...], markdown, description: 
         name: the stem of the files written.
         one_seed: (seed, data) -> the runs of one seed (a DataFrame with an "accuracy" column).
         by: the columns that make one row of the summary (`summarise`).
-        markdown: summary -> the README's table.
+        markdown: summary -> the table of docs/results.md.
         description: the command line's help text.
         seeds: the seeds; None reads them from the command line (--seeds, default 0 1 2).
         summary_of: runs -> summary, if the summary needs more than `summarise(runs, by)`.
@@ -98,7 +98,7 @@ def cell(row: pd.Series) -> str:
 
 
 def markdown(summary: pd.DataFrame) -> str:
-    """The README's results table: percentages, mean ± standard error, the reference notebook's rows beside ours."""
+    """The results table of docs/results.md: percentages, mean ± standard error, the reference notebook's rows beside ours."""
     ks = sorted(summary["k"].unique())
     lines = ["| method | procedure | " + " | ".join(f"k={k:g}" for k in ks) + " |",
              "|---|---|" + "---|" * len(ks)]
@@ -112,6 +112,22 @@ def markdown(summary: pd.DataFrame) -> str:
                 continue
             cells = [cell(rows.loc[k]) if k in rows.index else "" for k in ks]
             lines.append(f"| {method} | {procedure} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+#: The README's small table: where one-shot pruning starts to lose, and what retraining brings back.
+HEADLINE = (("weight", 99), ("unit", 90))
+
+
+def headline(summary: pd.DataFrame) -> str:
+    """The README's small table: test accuracy (%) at weight k = 99 and unit k = 90, per procedure, with the reference."""
+    at = summary.set_index(["method", "k", "procedure"])
+    reference = {method: dict(zip(K_LIST, REFERENCE_ACCURACY[method])) for method in ("weight", "unit")}
+    lines = ["| pruned | ref. (one-shot) | " + " | ".join(PROCEDURES) + " |", "|---|---|" + "---|" * len(PROCEDURES)]
+    for method, k in HEADLINE:
+        cells = [cell(at.loc[method, k, procedure]) if (method, k, procedure) in at.index else ""
+                 for procedure in PROCEDURES]
+        lines.append(f"| {method} k={k:g} | {reference[method][k]:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -87,7 +87,7 @@ def run() -> list[dict]:
 
 
 def summary(table: pd.DataFrame, n_test: int = 10_000) -> str:
-    """The README's sentences on the shipping table (docs/ship.csv), every number and verdict computed from it."""
+    """The sentences of docs/speed_and_size.md on the shipping table (docs/ship.csv), every number and verdict computed from it."""
     files = table[table["benchmark"].str.contains("Deep Compression file")]
     accuracy = table.iloc[[i + 1 for i in files.index]]  # each file's row is followed by its accuracy row
     rows = [dict(bits=int(name.split("(")[1].split(" ")[0]), chosen="chosen on validation" in name, bytes=f.value,

@@ -12,12 +12,12 @@ from benchmarks.seeds import markdown, summarise
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def readme_with_table(name, make_table):
-    """(docs/<name>_summary.csv, the README's text), after checking the README holds the table made from the CSV."""
+def page_with_table(name, make_table, page="results.md"):
+    """(docs/<name>_summary.csv, the text of docs/<page>), after checking the page holds the table made from the CSV."""
     summary = pd.read_csv(ROOT / "docs" / f"{name}_summary.csv")
-    readme = (ROOT / "README.md").read_text()
-    assert make_table(summary) in readme, f"run make results, copy build/results/{name}_summary.csv to docs/"
-    return summary, readme
+    text = (ROOT / "docs" / page).read_text()
+    assert make_table(summary) in text, f"run make results, copy build/results/{name}_summary.csv to docs/, make pages"
+    return summary, text
 
 
 def test_recipe_rule_takes_the_most_prunable_of_the_candidates_within_tolerance():
@@ -48,14 +48,14 @@ def test_results_table_rows_and_cells():
     assert table[5] == "| unit | fine-tuned | 97.00 |  |"  # one run: the mean alone
 
 
-def test_readme_recipe_table_is_the_one_made_from_docs_recipe_csv():
+def test_page_recipe_table_is_the_one_made_from_docs_recipe_csv():
     from pathlib import Path
 
     from benchmarks.recipe import markdown as recipe_markdown
     from helpers.training import RECIPE
     root = Path(__file__).resolve().parent.parent
     table = pd.read_csv(root / "docs" / "recipe.csv")
-    assert recipe_markdown(table) in (root / "README.md").read_text(), "run make recipe, copy build/results/recipe.csv to docs/"
+    assert recipe_markdown(table) in (root / "docs" / "results.md").read_text(), "run make recipe, copy build/results/recipe.csv to docs/"
     assert table.loc[table["chosen"], "l1"].tolist() == [RECIPE["l1"]]
     assert choose(table) == RECIPE["l1"]
 
@@ -76,17 +76,17 @@ def test_readme_results_table_is_the_one_made_from_docs_results_summary():
     root = Path(__file__).resolve().parent.parent
     summary = pd.read_csv(root / "docs" / "results_summary.csv")
     readme = (root / "README.md").read_text()
-    assert markdown(summary) in readme, "run make results, copy build/results/summary.csv to docs/results_summary.csv"
+    assert markdown(summary) in (root / "docs" / "results.md").read_text(), "run make results, copy build/results/summary.csv to docs/results_summary.csv"
     at = summary.set_index(["method", "procedure", "k"])["accuracy"]
     tuned, dense = at["weight", "fine-tuned", 99], at["weight", "one-shot", 0]
     assert dense - tuned < 0.005  # the README's first paragraph: "less than half a point"
     assert f"({100 * tuned:.2f}% against {100 * dense:.2f}%, the mean of 3 seeds" in readme
 
 
-def test_readme_criteria_tables_and_sentences_are_the_ones_made_from_docs_criteria_summary():
+def test_page_criteria_tables_and_sentences_are_the_ones_made_from_docs_criteria_summary():
     from benchmarks.criteria import markdown as criteria_markdown
     from helpers.criteria import DATA_AWARE
-    summary, readme = readme_with_table("criteria", criteria_markdown)
+    summary, readme = page_with_table("criteria", criteria_markdown)
     at = summary.set_index(["method", "criterion", "procedure"])
     mean, se = at["accuracy"], at["se"]
 
@@ -124,9 +124,9 @@ def test_repair_table_rows_and_cells():
     assert lines[2] == "| unit k=90 | 89.00 ± 1.00 | 98.00 | 98.30 |  |"   # a missing approach: an empty cell
 
 
-def test_readme_repair_table_and_sentences_are_the_ones_made_from_docs_repair_summary():
+def test_page_repair_table_and_sentences_are_the_ones_made_from_docs_repair_summary():
     from benchmarks.repair import markdown as repair_markdown
-    summary, readme = readme_with_table("repair", repair_markdown)
+    summary, readme = page_with_table("repair", repair_markdown)
     at = summary.set_index(["method", "k", "approach"])
     mean, se = at["accuracy"], at["se"]
     repaired = summary[summary["approach"] == "one-shot + repair"].set_index(["method", "k"])["accuracy"]
@@ -193,9 +193,9 @@ def test_lottery_table_rows_cells_and_targets():
     assert targets(worse, 10_000)[0].endswith("-> MISSED")
 
 
-def test_readme_lottery_table_and_sentences_are_the_ones_made_from_docs_lottery_summary():
+def test_page_lottery_table_and_sentences_are_the_ones_made_from_docs_lottery_summary():
     from benchmarks.lottery import gap, markdown as lottery_markdown, targets
-    summary, readme = readme_with_table("lottery", lottery_markdown)
+    summary, readme = page_with_table("lottery", lottery_markdown)
     assert all(line.endswith("-> met") for line in targets(summary, 10_000))  # "Both targets are met"
     rows = summary.set_index(["branch", "round"])
     quoted = lambda branch, r: f"{100 * rows.loc[(branch, r), 'accuracy']:.2f} ± {100 * rows.loc[(branch, r), 'se']:.2f}"
@@ -216,11 +216,11 @@ def test_readme_lottery_table_and_sentences_are_the_ones_made_from_docs_lottery_
     assert (rows.xs("random mask", level="branch")["accuracy"] < rows.xs("reinitialised", level="branch")["accuracy"]).all()
 
 
-def test_readme_shipping_table_and_sentences_are_the_ones_made_from_docs_ship_csv():
+def test_page_shipping_table_and_sentences_are_the_ones_made_from_docs_ship_csv():
     from benchmarks.all import markdown as ratio_markdown
     from benchmarks.ship import summary
     table = pd.read_csv(ROOT / "docs" / "ship.csv")
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "speed_and_size.md").read_text()
     assert ratio_markdown(table, digits=4) in readme, "run make benchmark, copy build/results/ship.csv to docs/"
     assert summary(table) in readme
     assert "|" not in "".join(table["benchmark"])  # a bar inside a cell would break the README's table
