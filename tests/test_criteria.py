@@ -213,10 +213,10 @@ def test_calibration_draws_from_the_split_it_is_given():
             calibration(train, size)
 
 
-# --- sensitivity, allocation and the criteria sweep (helpers.experiments) --------------------------------------
+# --- sensitivity and allocation (helpers.allocation), the criteria sweep (helpers.sweeps) ----------------------
 
 def test_sensitivity_prunes_one_layer_at_a_time():
-    from helpers.experiments import sensitivity
+    from helpers.allocation import sensitivity
     from helpers.pruning import apply_masks, unit_masks
     from helpers.training import evaluate
     net, sample = tiny().float(), batch(200)
@@ -240,7 +240,7 @@ def sensitivity_table(layers):
 
 
 def test_allocate_prunes_the_insensitive_layer_first_and_meets_the_budget_exactly():
-    from helpers.experiments import allocate
+    from helpers.allocation import allocate
     table = sensitivity_table({"robust": (1000, [(0, 0.98), (50, 0.98), (90, 0.97), (99, 0.90)]),
                                "fragile": (100, [(0, 0.98), (50, 0.80), (90, 0.20), (99, 0.10)])})
     assert allocate(table, 1100) == {"robust": 0.0, "fragile": 0.0}
@@ -257,7 +257,7 @@ def test_allocate_prunes_the_insensitive_layer_first_and_meets_the_budget_exactl
 @given(st.lists(st.tuples(st.integers(1, 500), st.lists(st.floats(0, 1), min_size=3, max_size=3)),
                 min_size=1, max_size=4), st.floats(0, 1))
 def test_allocate_meets_any_reachable_budget_exactly(layers, share):
-    from helpers.experiments import allocate
+    from helpers.allocation import allocate
     ks = [0, 50, 80, 100]
     table = sensitivity_table({f"l{i}": (size, list(zip(ks, [0.99, *accuracies])))
                                for i, (size, accuracies) in enumerate(layers)})
@@ -269,7 +269,7 @@ def test_allocate_meets_any_reachable_budget_exactly(layers, share):
 
 
 def test_sweep_criteria_ranks_each_criterion_in_its_scope():
-    from helpers.experiments import sweep_criteria
+    from helpers.sweeps import sweep_criteria
     from helpers.pruning import apply_masks, weight_masks
     from helpers.training import evaluate
     net, data = tiny(), batch(200)
@@ -283,7 +283,7 @@ def test_sweep_criteria_ranks_each_criterion_in_its_scope():
 
 
 def test_budget_candidates_keep_exactly_what_uniform_keeps():
-    from helpers.experiments import budget_candidates, measure_candidates, sensitivity
+    from helpers.allocation import budget_candidates, measure_candidates, sensitivity
     net, sample = tiny(hidden=(12, 10)).float(), batch(200)
     data = Split(sample.images.float(), sample.labels)
     tables = {"magnitude": sensitivity(net, data, [50, 90, 99])}
@@ -300,7 +300,7 @@ def test_budget_candidates_keep_exactly_what_uniform_keeps():
 
 
 def test_sweep_takes_a_criterion():
-    from helpers.experiments import sweep
+    from helpers.sweeps import sweep
     from helpers.pruning import apply_masks, weight_masks
     from helpers.training import evaluate
     net, sample = tiny().float(), batch(200)
