@@ -17,8 +17,9 @@ LAYERS = (
     ("criteria",),                        # importance scores, one record per criterion
     ("pruning",),                         # masks and pruned copies: pure functions, no training
     ("training",),                        # fit, evaluate, the cached baseline
-    ("sweeps", "retraining", "activity", "inputs", "allocation",  # the experiments of the notebooks
-     "repair", "lottery",
+    ("sweeps", "retraining", "activity",  # the experiments: one-shot sweeps, retraining, what units do,
+     "inputs", "allocation",              # the blank pixels, per-layer budgets;
+     "repair", "lottery",                 # repair without retraining, lottery tickets;
      "experiments"),                      # the old import path of the first five, for one release
     ("deploy", "compression", "export"),  # shipping: CSR and inference, Deep Compression, ONNX and int8
     ("plots",),                           # figures from results and networks
