@@ -19,9 +19,10 @@ import time
 import pandas as pd
 
 from benchmarks.seeds import cell, over_seeds
+from helpers.allocation import SENSITIVITY_KS, budget_candidates, measure_candidates, sensitivity
 from helpers.criteria import CRITERIA, calibration
-from helpers.experiments import SENSITIVITY_KS, budget_candidates, measure_candidates, sensitivity, sweep_criteria
 from helpers.pruning import rank
+from helpers.sweeps import sweep_criteria
 from helpers.training import baseline
 
 HARD = {"weight": [99], "unit": [90]}

@@ -22,8 +22,8 @@ import math
 import pandas as pd
 
 from benchmarks.seeds import cell, over_seeds, summarise
-from helpers.experiments import standard_error
 from helpers.lottery import CONTROL_ROUNDS, LATE_STEP, branch, find_tickets
+from helpers.stats import standard_error
 from helpers.training import baseline, initial_weights
 
 BRANCH_ORDER = ("ticket", "reinitialised", "reinitialised, rescaled", "random mask", "no rewind", "late rewind")

@@ -24,7 +24,7 @@ import pandas as pd
 
 from helpers.config import K_LIST, project_home
 from helpers.data import load_mnist
-from helpers.experiments import sweep
+from helpers.sweeps import sweep
 from helpers.training import RECIPE, RECIPES, baseline, evaluate, train_baseline
 
 #: The L1 strengths tried (0 is the recipe without L1).

@@ -23,8 +23,8 @@ from benchmarks.common import median_seconds
 from benchmarks.seeds import cell, over_seeds
 from helpers import repair as surgery
 from helpers.criteria import calibration
-from helpers.experiments import fine_tune
 from helpers.pruning import masks_for, prune
+from helpers.retraining import fine_tune
 from helpers.training import baseline, evaluate
 
 APPROACHES = (*surgery.APPROACHES, "one-shot + fine-tuning")

@@ -24,7 +24,8 @@ import pandas as pd
 from helpers import plots
 from helpers.config import K_LIST, REFERENCE_ACCURACY, project_home
 from helpers.data import load_mnist
-from helpers.experiments import FINE_TUNE_KS, fine_tuned_sweep, iterative_prune, sweep
+from helpers.retraining import FINE_TUNE_KS, fine_tuned_sweep, iterative_prune
+from helpers.sweeps import sweep
 from helpers.training import baseline
 
 #: The rows of the table, in order: (method, procedure).

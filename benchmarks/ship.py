@@ -26,9 +26,10 @@ from helpers.config import project_home
 from helpers.compression import choose_bits, fine_tune_centroids, load_compressed, save_compressed
 from helpers.data import load_mnist
 from helpers.deploy import csr_state, time_calls
-from helpers.experiments import fine_tune, verdict
 from helpers.export import onnx_session, run_onnx, to_int8, to_onnx
 from helpers.pruning import compact, masks_for, prune
+from helpers.retraining import fine_tune
+from helpers.stats import verdict
 from helpers.training import baseline, evaluate
 
 

@@ -5,7 +5,7 @@ layer's weights (or column norms) to find a threshold, zeroes what falls below
 it, and evaluates the test set in batches of 64 through a DataLoader over
 torchvision's MNIST dataset with ToTensor and Normalize transforms (per sample). It is
 re-created here as faithfully as its notebook describes it; ours is
-`helpers.experiments.sweep`. Usage: python -m benchmarks.sweep
+`helpers.sweeps.sweep`. Usage: python -m benchmarks.sweep
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from torchvision import transforms
 from benchmarks.common import report, row
 from helpers.config import K_LIST
 from helpers.data import load_mnist, locate_mnist
-from helpers.experiments import sweep
+from helpers.sweeps import sweep
 from helpers.model import linear_layers
 from helpers.training import baseline
 

@@ -42,13 +42,18 @@ test set: images for ``"wanda"``, ``"obd"``, ``"activation"`` and ``"apoz"``; im
 and labels (a `Split`) for ``"taylor"``, which needs a loss. Nothing here modifies
 the network; hooks that record activations are removed even when an error is raised.
 
+Each criterion is one `Criterion` record of `REGISTRY`: its name, method, the data it needs, its colour in
+the plots and its formula. The menus and checks (`CRITERIA`, `DATA_AWARE`, `GLOBAL_ONLY`, `NEEDS_LABELS`)
+and the plots' `COLOURS` are derived from the records; a criterion is named by its string everywhere else.
+
 Used in 06_criteria.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -57,21 +62,51 @@ from torch.nn import functional as F
 from helpers.data import Split
 from helpers.model import linear_layers
 
-WEIGHT_CRITERIA = ("magnitude", "random", "taylor", "obd", "wanda", "lamp")
-UNIT_CRITERIA = ("l2", "l1", "l2_out", "l2_in_out", "activation", "apoz", "taylor")
-#: The criteria of each pruning method; the first is the default.
-CRITERIA = {"weight": WEIGHT_CRITERIA, "unit": UNIT_CRITERIA}
-#: Criteria that need calibration images (and, for "taylor", their labels).
-DATA_AWARE = {"weight": ("taylor", "obd", "wanda"), "unit": ("activation", "apoz", "taylor")}
-#: Criteria whose scores compare across layers only in a global ranking.
-GLOBAL_ONLY = ("lamp",)
+#: A criterion's formula: (the network, {name: layer to score}, calibration images or None, their labels or None,
+#: the seed of "random") -> {layer name: scores}, per weight (shaped like the weight) or per unit (one per row).
+ScoreFunction = Callable[[nn.Module, dict[str, nn.Linear], torch.Tensor | None, torch.Tensor | None, int],
+                         dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One importance criterion: what it scores, what it needs, how plots draw it, and its formula.
+
+    Attributes:
+        name: the public name (``criterion="obd"``); a weight and a unit criterion may share one ("taylor").
+        method: "weight" (one score per weight) or "unit" (one score per row of a layer's weight).
+        score: the formula, a `ScoreFunction`.
+        colour: its line's colour in the plots (a matplotlib colour).
+        needs_images: scores with calibration images from the training split (data-aware).
+        needs_labels: scores with their labels too (a loss), so it needs a `Split`, not an image tensor.
+        global_only: its scores compare across layers only in a global ranking.
+        global_colour: the colour of its global ranking where plots draw one ("magnitude, global").
+    """
+
+    name: str
+    method: str
+    score: ScoreFunction
+    colour: str
+    needs_images: bool = False
+    needs_labels: bool = False
+    global_only: bool = False
+    global_colour: str | None = None
+
+    def __post_init__(self):
+        if self.method not in ("weight", "unit"):
+            raise ValueError(f"method must be 'weight' or 'unit', got {self.method!r}")
+        if self.needs_labels and not self.needs_images:
+            raise ValueError(f"criterion {self.name!r} needs labels, so it needs the images they label")
+
+
 #: Default number of calibration images taken from the training split (`calibration`), chosen on validation in
 #: 06_criteria: the smallest of 64, 256, 1024, 4096 whose one-shot validation accuracy is within the noise of the
 #: largest for every data-aware criterion (the gradient-based "taylor" scores vary a lot with the sample).
 CALIBRATION_SIZE = 4096
 
-__all__ = ["CRITERIA", "WEIGHT_CRITERIA", "UNIT_CRITERIA", "DATA_AWARE", "GLOBAL_ONLY", "CALIBRATION_SIZE",
-           "calibration", "check_criterion", "weight_scores", "unit_scores", "scores"]
+__all__ = ["Criterion", "REGISTRY", "CRITERIA", "WEIGHT_CRITERIA", "UNIT_CRITERIA", "DATA_AWARE", "GLOBAL_ONLY",
+           "NEEDS_LABELS", "COLOURS", "CALIBRATION_SIZE", "calibration", "check_criterion", "weight_scores",
+           "unit_scores", "scores"]
 
 
 def check_criterion(method: str, criterion: str | None) -> str:
@@ -193,6 +228,142 @@ def _gauss_newton_diagonal(net: nn.Module, images: torch.Tensor, names: list[str
     return {name: h / len(images) for name, h in diagonal.items()}
 
 
+# --- the formulas: one `ScoreFunction` per criterion ---------------------------------------------------------------
+
+def _magnitude(net, layers, images, labels, seed):
+    return {name: layer.weight.detach().abs() for name, layer in layers.items()}
+
+
+def _random(net, layers, images, labels, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return {name: torch.rand(layer.weight.shape, generator=generator).to(layer.weight.device)
+            for name, layer in layers.items()}
+
+
+def _lamp_scores(net, layers, images, labels, seed):
+    return {name: _lamp(layer.weight.detach()) for name, layer in layers.items()}
+
+
+def _weight_taylor(net, layers, images, labels, seed):
+    names = list(layers)
+    parameters = [layers[name].weight for name in names]
+    gradients = torch.autograd.grad(F.cross_entropy(net(images), labels), parameters)
+    return {name: (layers[name].weight.detach() * g).abs() for name, g in zip(names, gradients)}
+
+
+def _obd(net, layers, images, labels, seed):
+    h = _gauss_newton_diagonal(net, images, list(layers))
+    return {name: 0.5 * h[name] * layer.weight.detach() ** 2 for name, layer in layers.items()}
+
+
+def _wanda(net, layers, images, labels, seed):
+    with torch.no_grad(), _recorded(net, list(layers)) as record:
+        net(images)
+    return {name: layer.weight.detach().abs() * record[name][0].norm(dim=0) for name, layer in layers.items()}
+
+
+def _l2(net, layers, images, labels, seed):
+    return {name: layer.weight.detach().norm(dim=1) for name, layer in layers.items()}
+
+
+def _l1(net, layers, images, labels, seed):
+    return {name: layer.weight.detach().abs().sum(dim=1) for name, layer in layers.items()}
+
+
+def _next_weights(net: nn.Module, layers: dict[str, nn.Linear], criterion: str) -> dict[str, torch.Tensor]:
+    """The weight of the layer that reads each scored layer's units; the output layer has none and is refused."""
+    every = linear_layers(net)
+    following = {name: every[i + 1][1].weight.detach() if i + 1 < len(every) else None
+                 for i, (name, _) in enumerate(every)}
+    if any(following[name] is None for name in layers):
+        raise ValueError(f"criterion {criterion!r} reads the next layer, and the output layer has none: "
+                         "use include_output=False")
+    return {name: following[name] for name in layers}
+
+
+def _l2_out(net, layers, images, labels, seed):
+    return {name: w.norm(dim=0) for name, w in _next_weights(net, layers, "l2_out").items()}
+
+
+def _l2_in_out(net, layers, images, labels, seed):
+    following = _next_weights(net, layers, "l2_in_out")
+    return {name: layer.weight.detach().norm(dim=1) * following[name].norm(dim=0) for name, layer in layers.items()}
+
+
+def _unit_taylor(net, layers, images, labels, seed):
+    names = list(layers)
+    with _recorded(net, names) as record:
+        loss = F.cross_entropy(net(images), labels)
+    outputs = [record[name][1] for name in names]
+    gradients = torch.autograd.grad(loss, outputs)
+    # a = relu(z); ∂L/∂a = ∂L/∂z wherever a > 0, and a · ∂L/∂a = 0 wherever a = 0. Images do not interact in the
+    # forward pass, so image n's own gradient is ∂ℓ_n/∂a_n = N · ∂L/∂a_n, and mean_n |a · N ∂L/∂a| = Σ_n |a · ∂L/∂a|.
+    return {name: (F.relu(z.detach()) * g).abs().sum(dim=0) for name, z, g in zip(names, outputs, gradients)}
+
+
+def _unit_outputs(net: nn.Module, layers: dict[str, nn.Linear], images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each scored layer's outputs after the ReLU on `images` [N, units]."""
+    with torch.no_grad(), _recorded(net, list(layers)) as record:
+        net(images)
+    return {name: F.relu(record[name][1]) for name in layers}
+
+
+def _activation(net, layers, images, labels, seed):
+    return {name: a.mean(dim=0) for name, a in _unit_outputs(net, layers, images).items()}
+
+
+def _apoz(net, layers, images, labels, seed):
+    return {name: (a > 0).float().mean(dim=0) for name, a in _unit_outputs(net, layers, images).items()}  # 1 - zeros
+
+
+# --- the registry: one record per criterion, in menu order (the first of each method is its default) --------------
+
+REGISTRY: dict[tuple[str, str], Criterion] = {(record.method, record.name): record for record in (
+    Criterion("magnitude", "weight", _magnitude, colour="C0", global_colour="C9"),
+    Criterion("random", "weight", _random, colour="0.6"),
+    Criterion("taylor", "weight", _weight_taylor, needs_images=True, needs_labels=True, colour="C3"),
+    Criterion("obd", "weight", _obd, needs_images=True, colour="C2", global_colour="#0b5d1e"),
+    Criterion("wanda", "weight", _wanda, needs_images=True, colour="C1"),
+    Criterion("lamp", "weight", _lamp_scores, global_only=True, colour="C4"),
+    Criterion("l2", "unit", _l2, colour="C0"),
+    Criterion("l1", "unit", _l1, colour="C5"),
+    Criterion("l2_out", "unit", _l2_out, colour="C6"),
+    Criterion("l2_in_out", "unit", _l2_in_out, colour="C8"),
+    Criterion("activation", "unit", _activation, needs_images=True, colour="C1"),
+    Criterion("apoz", "unit", _apoz, needs_images=True, colour="C9"),
+    Criterion("taylor", "unit", _unit_taylor, needs_images=True, needs_labels=True, colour="C3"),
+)}
+
+
+def _names(method: str, wanted: Callable[[Criterion], bool] = lambda record: True) -> tuple[str, ...]:
+    return tuple(record.name for record in REGISTRY.values() if record.method == method and wanted(record))
+
+
+# The public names below are derived from the registry; string names stay the public API.
+WEIGHT_CRITERIA = _names("weight")
+UNIT_CRITERIA = _names("unit")
+#: The criteria of each pruning method; the first is the default.
+CRITERIA = {"weight": WEIGHT_CRITERIA, "unit": UNIT_CRITERIA}
+#: Criteria that need calibration images (and, for "taylor", their labels).
+DATA_AWARE = {method: _names(method, lambda record: record.needs_images) for method in CRITERIA}
+#: Criteria whose scores compare across layers only in a global ranking.
+GLOBAL_ONLY = tuple(dict.fromkeys(record.name for record in REGISTRY.values() if record.global_only))
+#: Criteria whose score needs the labels of the calibration images (a loss), not only the images.
+NEEDS_LABELS = tuple(dict.fromkeys(record.name for record in REGISTRY.values() if record.needs_labels))
+#: The plots' colour of each criterion's line, and of "<criterion>, global" where plots draw a global ranking.
+COLOURS = {**{record.name: record.colour for record in REGISTRY.values()},
+           **{f"{record.name}, global": record.global_colour for record in REGISTRY.values() if record.global_colour}}
+
+
+def _scores(net: nn.Module, record: Criterion, data: Split | torch.Tensor | None, include_output: bool,
+            seed: int = 0) -> dict[str, torch.Tensor]:
+    """The record's scores of the layers to score, after checking that it got the data it needs."""
+    layers = _layers(net, include_output)
+    images, labels = (_check_data(net, record.name, data, labels=record.needs_labels) if record.needs_images
+                      else (None, None))
+    return record.score(net, layers, images, labels, seed)
+
+
 def weight_scores(net: nn.Module, criterion: str = "magnitude", data: Split | torch.Tensor | None = None,
                   include_output: bool = False, seed: int = 0) -> dict[str, torch.Tensor]:
     """One importance score per weight: {layer name: scores shaped like its weight}; low scores are pruned first.
@@ -214,29 +385,7 @@ def weight_scores(net: nn.Module, criterion: str = "magnitude", data: Split | to
     >>> torch.equal(weight_scores(net)["0"], net[0].weight.abs())
     True
     """
-    criterion = check_criterion("weight", criterion)
-    layers = _layers(net, include_output)
-    names = list(layers)
-    weights = {name: layer.weight.detach() for name, layer in layers.items()}
-    if criterion == "magnitude":
-        return {name: w.abs() for name, w in weights.items()}
-    if criterion == "random":
-        generator = torch.Generator().manual_seed(seed)
-        return {name: torch.rand(w.shape, generator=generator).to(w.device) for name, w in weights.items()}
-    if criterion == "lamp":
-        return {name: _lamp(w) for name, w in weights.items()}
-    images, labels = _check_data(net, criterion, data, labels=criterion == "taylor")
-    if criterion == "taylor":
-        parameters = [layers[name].weight for name in names]
-        gradients = torch.autograd.grad(F.cross_entropy(net(images), labels), parameters)
-        return {name: (weights[name] * g).abs() for name, g in zip(names, gradients)}
-    if criterion == "obd":
-        h = _gauss_newton_diagonal(net, images, names)
-        return {name: 0.5 * h[name] * weights[name] ** 2 for name in names}
-    # wanda
-    with torch.no_grad(), _recorded(net, names) as record:
-        net(images)
-    return {name: weights[name].abs() * record[name][0].norm(dim=0) for name in names}
+    return _scores(net, REGISTRY["weight", check_criterion("weight", criterion)], data, include_output, seed)
 
 
 def unit_scores(net: nn.Module, criterion: str = "l2", data: Split | torch.Tensor | None = None,
@@ -260,39 +409,7 @@ def unit_scores(net: nn.Module, criterion: str = "l2", data: Split | torch.Tenso
     >>> torch.equal(unit_scores(net)["0"], net[0].weight.norm(dim=1))
     True
     """
-    criterion = check_criterion("unit", criterion)
-    layers = _layers(net, include_output)
-    names = list(layers)
-    every = linear_layers(net)
-    following = {name: every[i + 1][1].weight.detach() if i + 1 < len(every) else None
-                 for i, (name, _) in enumerate(every)}
-    weights = {name: layer.weight.detach() for name, layer in layers.items()}
-    if criterion in ("l2_out", "l2_in_out") and any(following[name] is None for name in names):
-        raise ValueError(f"criterion {criterion!r} reads the next layer, and the output layer has none: "
-                         "use include_output=False")
-    if criterion == "l2":
-        return {name: w.norm(dim=1) for name, w in weights.items()}
-    if criterion == "l1":
-        return {name: w.abs().sum(dim=1) for name, w in weights.items()}
-    if criterion == "l2_out":
-        return {name: following[name].norm(dim=0) for name in names}
-    if criterion == "l2_in_out":
-        return {name: w.norm(dim=1) * following[name].norm(dim=0) for name, w in weights.items()}
-    images, labels = _check_data(net, criterion, data, labels=criterion == "taylor")
-    if criterion == "taylor":
-        with _recorded(net, names) as record:
-            loss = F.cross_entropy(net(images), labels)
-        outputs = [record[name][1] for name in names]
-        gradients = torch.autograd.grad(loss, outputs)
-        # a = relu(z); ∂L/∂a = ∂L/∂z wherever a > 0, and a · ∂L/∂a = 0 wherever a = 0. Images do not interact in the
-        # forward pass, so image n's own gradient is ∂ℓ_n/∂a_n = N · ∂L/∂a_n, and mean_n |a · N ∂L/∂a| = Σ_n |a · ∂L/∂a|.
-        return {name: (F.relu(z.detach()) * g).abs().sum(dim=0) for name, z, g in zip(names, outputs, gradients)}
-    with torch.no_grad(), _recorded(net, names) as record:
-        net(images)
-    outputs = {name: F.relu(record[name][1]) for name in names}
-    if criterion == "activation":
-        return {name: a.mean(dim=0) for name, a in outputs.items()}
-    return {name: (a > 0).float().mean(dim=0) for name, a in outputs.items()}  # apoz: 1 - share of zeros
+    return _scores(net, REGISTRY["unit", check_criterion("unit", criterion)], data, include_output)
 
 
 def scores(net: nn.Module, method: str = "weight", criterion: str | None = None,

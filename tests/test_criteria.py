@@ -9,7 +9,9 @@ from hypothesis import given, settings, strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-from helpers.criteria import (CRITERIA, DATA_AWARE, calibration, check_criterion, unit_scores, weight_scores)
+from helpers.criteria import (COLOURS, CRITERIA, DATA_AWARE, GLOBAL_ONLY, NEEDS_LABELS, REGISTRY, UNIT_CRITERIA,
+                              WEIGHT_CRITERIA, Criterion, calibration, check_criterion, scores, unit_scores,
+                              weight_scores)
 from helpers.data import Split
 from helpers.model import linear_layers, make_mlp
 from helpers.pruning import masks_for, rank
@@ -202,6 +204,57 @@ def test_hooks_are_removed_when_the_forward_pass_fails(method, criterion):
     assert all(not layer._forward_hooks for _, layer in linear_layers(net))
 
 
+# --- the registry: the public names derived from the records -------------------------------------------------
+
+def test_the_names_derived_from_the_registry_are_what_they_were():
+    assert WEIGHT_CRITERIA == ("magnitude", "random", "taylor", "obd", "wanda", "lamp")
+    assert UNIT_CRITERIA == ("l2", "l1", "l2_out", "l2_in_out", "activation", "apoz", "taylor")
+    assert CRITERIA == {"weight": WEIGHT_CRITERIA, "unit": UNIT_CRITERIA}
+    assert DATA_AWARE == {"weight": ("taylor", "obd", "wanda"), "unit": ("activation", "apoz", "taylor")}
+    assert GLOBAL_ONLY == ("lamp",) and NEEDS_LABELS == ("taylor",)
+    # the plots' colours as helpers.plots.CRITERION_COLORS had them, global rankings included
+    assert COLOURS == {"magnitude": "C0", "magnitude, global": "C9", "random": "0.6", "taylor": "C3", "obd": "C2",
+                       "obd, global": "#0b5d1e", "wanda": "C1", "lamp": "C4", "l2": "C0", "l1": "C5", "l2_out": "C6",
+                       "l2_in_out": "C8", "activation": "C1", "apoz": "C9"}
+
+
+def test_each_record_is_keyed_by_its_method_and_name_and_a_shared_name_has_one_colour():
+    assert all(key == (record.method, record.name) for key, record in REGISTRY.items())
+    for name in {record.name for record in REGISTRY.values()}:
+        assert len({record.colour for record in REGISTRY.values() if record.name == name}) == 1, name
+    with pytest.raises(AttributeError):
+        REGISTRY["weight", "magnitude"].colour = "red"  # frozen
+    with pytest.raises(ValueError, match="method must be 'weight' or 'unit', got 'layer'"):
+        Criterion("x", "layer", REGISTRY["weight", "magnitude"].score, colour="C0")
+    with pytest.raises(ValueError, match="needs labels, so it needs the images"):
+        Criterion("x", "weight", REGISTRY["weight", "magnitude"].score, colour="C0", needs_labels=True)
+
+
+@pytest.mark.parametrize("method,criterion", [key for key, record in REGISTRY.items() if record.needs_labels])
+def test_a_criterion_that_needs_labels_is_refused_images_without_them(method, criterion):
+    net, data = tiny(), batch()
+    with pytest.raises(ValueError, match=f"criterion '{criterion}' needs labels for its loss"):
+        scores(net, method, criterion, data.images)
+    assert scores(net, method, criterion, data).keys() == {"0", "2"}
+
+
+@pytest.mark.parametrize("method,criterion", [key for key, record in REGISTRY.items() if not record.needs_images])
+def test_a_criterion_without_data_ignores_what_it_is_given(method, criterion):
+    net, data = tiny(), batch()
+    for given in (data, data.images):
+        assert all(torch.equal(a, b) for a, b in zip(scores(net, method, criterion).values(),
+                                                    scores(net, method, criterion, given).values()))
+
+
+def test_random_scores_are_the_seeded_uniform_draws_in_layer_order():
+    net = tiny()
+    generator = torch.Generator().manual_seed(4)
+    expected = [torch.rand(layer.weight.shape, generator=generator)
+                for _, layer in linear_layers(net)[:-1]]
+    got = weight_scores(net, "random", seed=4)
+    assert all(torch.equal(g, e) for g, e in zip(got.values(), expected))
+
+
 def test_calibration_draws_from_the_split_it_is_given():
     train = batch(100)
     chosen = calibration(train, 10, seed=3)
@@ -213,10 +266,10 @@ def test_calibration_draws_from_the_split_it_is_given():
             calibration(train, size)
 
 
-# --- sensitivity, allocation and the criteria sweep (helpers.experiments) --------------------------------------
+# --- sensitivity and allocation (helpers.allocation), the criteria sweep (helpers.sweeps) ----------------------
 
 def test_sensitivity_prunes_one_layer_at_a_time():
-    from helpers.experiments import sensitivity
+    from helpers.allocation import sensitivity
     from helpers.pruning import apply_masks, unit_masks
     from helpers.training import evaluate
     net, sample = tiny().float(), batch(200)
@@ -240,7 +293,7 @@ def sensitivity_table(layers):
 
 
 def test_allocate_prunes_the_insensitive_layer_first_and_meets_the_budget_exactly():
-    from helpers.experiments import allocate
+    from helpers.allocation import allocate
     table = sensitivity_table({"robust": (1000, [(0, 0.98), (50, 0.98), (90, 0.97), (99, 0.90)]),
                                "fragile": (100, [(0, 0.98), (50, 0.80), (90, 0.20), (99, 0.10)])})
     assert allocate(table, 1100) == {"robust": 0.0, "fragile": 0.0}
@@ -257,7 +310,7 @@ def test_allocate_prunes_the_insensitive_layer_first_and_meets_the_budget_exactl
 @given(st.lists(st.tuples(st.integers(1, 500), st.lists(st.floats(0, 1), min_size=3, max_size=3)),
                 min_size=1, max_size=4), st.floats(0, 1))
 def test_allocate_meets_any_reachable_budget_exactly(layers, share):
-    from helpers.experiments import allocate
+    from helpers.allocation import allocate
     ks = [0, 50, 80, 100]
     table = sensitivity_table({f"l{i}": (size, list(zip(ks, [0.99, *accuracies])))
                                for i, (size, accuracies) in enumerate(layers)})
@@ -269,7 +322,7 @@ def test_allocate_meets_any_reachable_budget_exactly(layers, share):
 
 
 def test_sweep_criteria_ranks_each_criterion_in_its_scope():
-    from helpers.experiments import sweep_criteria
+    from helpers.sweeps import sweep_criteria
     from helpers.pruning import apply_masks, weight_masks
     from helpers.training import evaluate
     net, data = tiny(), batch(200)
@@ -283,7 +336,7 @@ def test_sweep_criteria_ranks_each_criterion_in_its_scope():
 
 
 def test_budget_candidates_keep_exactly_what_uniform_keeps():
-    from helpers.experiments import budget_candidates, measure_candidates, sensitivity
+    from helpers.allocation import budget_candidates, measure_candidates, sensitivity
     net, sample = tiny(hidden=(12, 10)).float(), batch(200)
     data = Split(sample.images.float(), sample.labels)
     tables = {"magnitude": sensitivity(net, data, [50, 90, 99])}
@@ -300,7 +353,7 @@ def test_budget_candidates_keep_exactly_what_uniform_keeps():
 
 
 def test_sweep_takes_a_criterion():
-    from helpers.experiments import sweep
+    from helpers.sweeps import sweep
     from helpers.pruning import apply_masks, weight_masks
     from helpers.training import evaluate
     net, sample = tiny().float(), batch(200)

@@ -1,247 +1,43 @@
-"""helpers.experiments on small synthetic data: sweep, fine-tuning, schedules, controls."""
+"""helpers.experiments, the old import path kept for one release: every name it had is the very object of the
+module it moved to (the behaviour is tested there: test_sweeps, test_retraining, test_unit_activity,
+test_magnitudes, test_criteria, test_noise_rule)."""
+
+import importlib
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-import torch
 
-from helpers.data import Split
-from helpers.experiments import (FINE_TUNE, check_schedule, compare_fine_tuning, cubic_schedule, fine_tune,
-                                 from_scratch, iterative_prune, kept_in_common, layer_sparsity, random_masks,
-                                 rewound, standard_error, sweep)
-from helpers.experiments import differs, noise, verdict
-from helpers.model import make_mlp
-from helpers.pruning import compact, masks_for, prune, sparsity, weight_masks
-from helpers.training import evaluate, initial_network
+from helpers import experiments
 
-
-def toy(n=400, seed=0, features=20):
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.randn(n, features, generator=generator)
-    return Split(images, images[:, :5].argmax(1))
+#: The public names helpers.experiments had before the split (`phrase` was dropped: nothing used it).
+OLD_NAMES = ("measure", "sweep", "per_layer_sweep", "unit_activity", "energy_unit_masks", "removed_units",
+             "compare_at_equal_cost", "FINE_TUNE", "FINE_TUNE_KS", "fine_tune", "check_schedule", "cubic_schedule",
+             "iterative_prune", "random_masks", "from_scratch", "rewound", "layer_sparsity", "fine_tuned_sweep",
+             "compare_fine_tuning", "kept_in_common", "constant_inputs", "input_bias", "without_inputs",
+             "sweep_criteria", "sensitivity", "allocate", "calibration_sizes", "smallest_sufficient", "SENSITIVITY_KS",
+             "budget_candidates", "measure_candidates",
+             "TOO_CLOSE", "differs", "noise", "paired", "standard_error", "verdict")  # re-exported from helpers.stats
 
 
-@pytest.fixture(scope="module")
-def trained():
-    torch.manual_seed(0)
-    net = make_mlp((32, 16), inputs=20, classes=5)
-    from helpers.training import fit
-    fit(net, toy(), epochs=4, lr=0.1, batch_size=32, progress=False)
-    return net, {name: t.clone() for name, t in net.state_dict().items()}
+def test_every_old_name_is_re_exported_from_exactly_one_new_home():
+    homes = [name for names in experiments.MOVED.values() for name in names]
+    assert sorted(homes) == sorted(OLD_NAMES)  # each once, none forgotten, none invented
+    assert sorted(experiments.__all__) == sorted(OLD_NAMES)
 
 
-def untouched(net, before):
-    return all(torch.equal(t, before[name]) for name, t in net.state_dict().items())
+@pytest.mark.parametrize("module, name", [(module, name) for module, names in experiments.MOVED.items()
+                                          for name in names])
+def test_the_old_path_gives_the_same_object_as_the_new_one(module, name):
+    assert getattr(experiments, name) is getattr(importlib.import_module(module), name)
 
 
-def test_sweep_rows_are_exact(trained):
-    net, before = trained
-    test = toy(200, seed=1)
-    table = sweep(net, test, ks=[0, 50, 90], methods=["weight", "unit"])
-    assert list(table.columns) == ["method", "k", "accuracy", "loss", "weights_kept", "compression", "speedup"]
-    assert table[["method", "k"]].values.tolist() == [["weight", 0], ["weight", 50], ["weight", 90],
-                                                      ["unit", 0], ["unit", 50], ["unit", 90]]
-    for _, row in table.iterrows():
-        pruned = prune(net, row["k"], row["method"])
-        assert row["accuracy"] == evaluate(pruned, test)
-        small = compact(pruned)
-        kept = int(sparsity(small).set_index("layer").loc["total", "nonzero"])
-        assert row["weights_kept"] == kept
-        assert row["compression"] == pytest.approx((20 * 32 + 32 * 16 + 16 * 5) / kept)
-    dense = 20 * 32 + 32 * 16 + 16 * 5
-    unit90 = table.set_index(["method", "k"]).loc[("unit", 90)]
-    assert unit90["speedup"] == pytest.approx(dense / (20 * 3 + 3 * 2 + 2 * 5))
-    assert untouched(net, before)
+@pytest.mark.parametrize("module", sorted(set(experiments.MOVED) - {"helpers.stats"}))
+def test_moved_functions_say_where_they_live_now(module):
+    for name in experiments.MOVED[module]:
+        value = getattr(experiments, name)
+        if callable(value):
+            assert value.__module__ == module, name
+    assert module in experiments.__doc__
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_fine_tune_keeps_pruned_weights_exactly_zero(trained, optimizer):
-    """After every optimizer step, with momentum / Adam state and weight decay, pruned weights stay 0."""
-    net, before = trained
-    masks = weight_masks(net, 70)
-    tuned, history = fine_tune(net, masks, toy(), toy(100, 2), epochs=3, lr=0.05, weight_decay=1e-2,
-                               optimizer=optimizer)
-    for name, mask in masks.items():
-        weight = tuned.get_submodule(name).weight
-        assert (weight[~mask] == 0).all(), name
-        assert (weight[mask] != 0).all(), name
-    assert len(history) == 3
-    assert untouched(net, before)
-    # and the kept weights did move
-    assert not torch.equal(tuned[0].weight, prune(net, 70)[0].weight)
-
-
-def test_fine_tune_recovers_accuracy(trained):
-    net, _ = trained
-    test = toy(300, 3)
-    masks = masks_for(net, 90, "unit")
-    tuned, _ = fine_tune(net, masks, toy(), epochs=4, lr=0.05)
-    assert evaluate(tuned, test) > evaluate(prune(net, 90, "unit"), test)
-
-
-def test_compacted_fine_tuning_is_the_same_function_at_start_and_smaller(trained):
-    net, _ = trained
-    masks = masks_for(net, 50, "unit")
-    small, _ = fine_tune(net, masks, toy(), epochs=1, lr=1e-9, compacted=True)
-    assert [m.weight.shape for m in small if isinstance(m, torch.nn.Linear)] == [(16, 20), (8, 16), (5, 8)]
-    x = toy(50, 4).images
-    assert torch.allclose(small(x), prune(net, 50, "unit")(x), atol=1e-4)
-    with pytest.raises(ValueError, match="needs unit masks"):
-        fine_tune(net, masks_for(net, 50, "weight"), toy(), compacted=True)
-
-
-def test_bad_masks_and_epochs(trained):
-    net, before = trained
-    with pytest.raises(ValueError, match=r"shape \(2, 2\)"):
-        fine_tune(net, {"0": torch.ones(2, 2, dtype=torch.bool)}, toy())
-    with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
-        fine_tune(net, weight_masks(net, 50), toy(), epochs=0)
-    assert untouched(net, before)
-
-
-def test_iterative_pruning_follows_the_schedule_and_nests(trained):
-    net, before = trained
-    final, rounds = iterative_prune(net, [30, 60, 80], toy(), toy(100, 5), "weight", epochs=1, lr=0.05)
-    assert rounds["k"].tolist() == [30, 60, 80]
-    prunable = 20 * 32 + 32 * 16
-    nonzero = sum(int((final.get_submodule(n).weight != 0).sum()) for n in ("0", "2"))
-    assert nonzero == prunable - round(0.8 * 640) - round(0.8 * 512)
-    assert untouched(net, before)
-
-
-@pytest.mark.parametrize("schedule", [[50, 40], [50, 50], [], [10, 120], ["a"]])
-def test_bad_schedules(trained, schedule):
-    net, before = trained
-    with pytest.raises((ValueError, TypeError)):
-        iterative_prune(net, schedule, toy(), toy(), epochs=1)
-    assert untouched(net, before)
-
-
-def test_cubic_schedule():
-    schedule = cubic_schedule(99, 5)
-    assert schedule[-1] == 99 and check_schedule(schedule) == schedule
-    steps = [b - a for a, b in zip([0] + schedule, schedule)]
-    assert steps == sorted(steps, reverse=True)  # prunes most at first
-    with pytest.raises(ValueError):
-        cubic_schedule(99, 0)
-    with pytest.raises(ValueError):
-        cubic_schedule(101, 3)
-
-
-@pytest.mark.parametrize("method", ["weight", "unit"])
-def test_random_masks_have_the_same_counts(trained, method):
-    net, _ = trained
-    ours, random = masks_for(net, 70, method), random_masks(net, 70, method, seed=1)
-    for name in ours:
-        assert (~ours[name]).sum() == (~random[name]).sum()
-        if method == "unit":
-            assert torch.equal(random[name].all(dim=1), random[name].any(dim=1))
-    assert any(not torch.equal(ours[n], random[n]) for n in ours)
-
-
-def test_from_scratch_keeps_the_sparse_architecture(trained):
-    net, _ = trained
-    masks = weight_masks(net, 80)
-    fresh, history = from_scratch(net, masks, toy(), toy(100, 6), epochs=2, lr=0.05)
-    for name, mask in masks.items():
-        weight = fresh.get_submodule(name).weight
-        assert (weight[~mask] == 0).all() and not torch.equal(weight, net.get_submodule(name).weight * mask)
-    assert len(history) == 2
-    # a random restart, never the baseline's own start: its initial weights are restart_network's
-    assert not torch.equal(fresh.get_submodule("0").weight, net.get_submodule("0").weight)
-
-
-def test_rewound_starts_from_the_baselines_initial_weights():
-    start = initial_network(5, torch.device("cpu"))
-    masks = weight_masks(start, 90)
-    trained, history = rewound(5, masks, toy(64, 1, 784), toy(32, 2, 784), device=torch.device("cpu"),
-                               epochs=1, lr=1e-9, weight_decay=0.0, l1=0.0, momentum=0.0, batch_size=64)
-    # one step with a learning rate of 1e-9 changes nothing visible: the start was the masked initialisation
-    for name, mask in masks.items():
-        expected = start.get_submodule(name).weight * mask
-        assert torch.allclose(trained.get_submodule(name).weight, expected, atol=1e-6)
-        assert (trained.get_submodule(name).weight[~mask] == 0).all()
-    assert len(history) == 1
-
-
-def test_layer_sparsity_of_global_pruning(trained):
-    net, _ = trained
-    table = layer_sparsity(net, 60, "global")
-    assert table["pruned"].sum() == round(0.6 * (640 + 512))
-    assert table["layer"].tolist() == ["0", "2"]
-    layer_wise = layer_sparsity(net, 60, "layer")
-    assert layer_wise["pruned"].tolist() == [round(0.6 * 640), round(0.6 * 512)]
-
-
-def test_standard_error_is_the_binomial_one():
-    assert standard_error(0.5, 100) == pytest.approx(0.05)
-    assert standard_error(0.986, 10_000) == pytest.approx((0.986 * 0.014 / 10_000) ** 0.5)
-    assert standard_error(1.0, 7) == 0.0
-    for accuracy, n in [(1.2, 10), (-0.1, 10), (float("nan"), 10), (0.5, 0), (0.5, 2.5), (0.5, True)]:
-        with pytest.raises(ValueError, match="accuracy|n must"):
-            standard_error(accuracy, n)
-
-
-def test_noise_is_twice_the_standard_error_of_the_difference():
-    # 98.6% against 98.6% on 10,000 images: 2 * sqrt(2) * 0.117 points
-    assert noise(0.986, 0.986, 10_000) == pytest.approx(2 * 2 ** 0.5 * (0.986 * 0.014 / 10_000) ** 0.5)
-    assert noise(0.9, 0.5, 100) == pytest.approx(2 * (0.0009 + 0.0025) ** 0.5)
-    assert noise(1.0, 1.0, 50) == 0.0
-    with pytest.raises(ValueError, match="n must"):
-        noise(0.9, 0.9, 0)
-
-
-def test_verdict_words_at_the_boundaries():
-    n = 10_000
-    threshold = noise(0.98, 0.98, n)  # 0.396 points
-    assert verdict(0.99, 0.98, n) == "higher" and verdict(0.98, 0.99, n) == "lower"
-    assert verdict(0.99, 0.98, n, higher="L1 better", lower="no L1 better") == "L1 better"
-    assert verdict(0.98, 0.98, n) == "too close to call"
-    assert verdict(0.98 + 0.4 * threshold, 0.98, n) == "too close to call"
-    assert verdict(0.98 + 0.9 * threshold, 0.98, n) == "too close to call"
-    assert verdict(0.98 - 0.9 * threshold, 0.98, n) == "too close to call"
-    assert verdict(0.98 + 1.1 * threshold, 0.98, n) == "higher"
-    assert verdict(1.0, 1.0, 7) == "too close to call"  # no spread at all: still no verdict of "equal"
-    assert verdict(1.0, 0.0, 7) == "higher"
-
-
-@given(st.floats(0, 1), st.floats(0, 1), st.integers(1, 100_000))
-def test_verdict_is_antisymmetric_and_agrees_with_differs(a, b, n):
-    forward, backward = verdict(a, b, n), verdict(b, a, n)
-    assert {"higher": "lower", "lower": "higher"}.get(forward, forward) == backward
-    assert differs(a, b, n) == (forward in ("higher", "lower")) == differs(b, a, n)
-    assert noise(a, b, n) == noise(b, a, n) >= 0
-
-
-def test_compare_fine_tuning_scores_each_setting_on_validation(trained):
-    net, before = trained
-    masks, train, validation = weight_masks(net, 70), toy(), toy(150, 7)
-    settings = {"FINE_TUNE": {"epochs": 1}, "lr 0.2": {"epochs": 1, "lr": 0.2}}
-    table = compare_fine_tuning(net, masks, train, validation, settings, seed=3)
-    assert table["setting"].tolist() == ["FINE_TUNE", "lr 0.2"]
-    assert table["lr"].tolist() == [FINE_TUNE["lr"], 0.2] and table["epochs"].tolist() == [1, 1]
-    for (_, row), overrides in zip(table.iterrows(), settings.values()):
-        tuned, _ = fine_tune(net, masks, train, seed=3, **overrides)  # the same run, independently
-        assert row["validation_accuracy"] == evaluate(tuned, validation)
-        assert row["standard_error"] == pytest.approx(standard_error(row["validation_accuracy"], 150))
-    assert untouched(net, before)
-    with pytest.raises(ValueError, match="at least one"):
-        compare_fine_tuning(net, masks, train, validation, {})
-
-
-def test_kept_in_common_counts_the_shared_nonzero_weights():
-    net = make_mlp((6, 4), inputs=5, classes=3)
-    a, b = prune(net, 50, "weight"), prune(net, 50, "weight")
-    assert kept_in_common(a, b) == 1.0
-    with torch.no_grad():
-        first = b.get_submodule("0").weight
-        kept = first.nonzero()[:3]
-        first[kept[:, 0], kept[:, 1]] = 0  # b drops 3 of the 15 first-layer weights a keeps
-    assert kept_in_common(a, b, layer="0") == pytest.approx(12 / 15)
-    kept_total = sum(int((a.get_submodule(n).weight != 0).sum()) for n in ("0", "2", "4"))
-    assert kept_in_common(a, b) == pytest.approx((kept_total - 3) / kept_total)
-    assert kept_in_common(b, a, layer="0") == 1.0
-    with pytest.raises(ValueError, match="architecture"):
-        kept_in_common(a, make_mlp((6, 5), inputs=5, classes=3))
-    with pytest.raises(ValueError, match="no Linear layer"):
-        kept_in_common(a, b, layer="1")
+def test_phrase_is_gone():
+    assert not hasattr(experiments, "phrase")
