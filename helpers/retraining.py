@@ -15,8 +15,8 @@ from torch import nn
 from helpers.data import Split
 from helpers.model import linear_layers
 from helpers.pruning import apply_masks, check_k, check_masks, compact, masks_for, rank, weights_kept
-from helpers.stats import standard_error
-from helpers.training import RECIPE, evaluate, fit, initial_network, restart_network
+from helpers.stats import paired, standard_error
+from helpers.training import RECIPE, correct, evaluate, fit, initial_network, restart_network
 
 
 #: Fine-tuning recipe: short, a lower peak learning rate than the baseline, no L1 (what to prune is decided).
@@ -136,43 +136,64 @@ def fine_tuned_sweep(net: nn.Module, train: Split, test: Split, ks: Mapping[str,
     return pd.DataFrame(rows)
 
 
+#: The recipes notebooks 04 and 05 check `FINE_TUNE` against on validation: {name: overrides of FINE_TUNE}.
+FINE_TUNE_CANDIDATES = {"FINE_TUNE": {}, "peak lr 0.05": {"lr": 0.05}, "1 epoch": {"epochs": 1}}
+
+
 def compare_fine_tuning(net: nn.Module, masks: Mapping[str, torch.Tensor], train: Split, validation: Split,
-                        settings: Mapping[str, Mapping], seed: int = 0, compacted: bool = False,
+                        settings: Mapping[str, Mapping] = FINE_TUNE_CANDIDATES, seed: int = 0, compacted: bool = False,
                         progress: bool = False) -> pd.DataFrame:
     """Fine-tune the same pruned network with each of several recipes and score each on validation.
 
-    The way to choose (or check) `FINE_TUNE` without looking at the test set.
+    The way to choose (or check) `FINE_TUNE` without looking at the test set: every recipe's network is scored
+    on the same validation images, so each meets the first setting (the reference) in the paired test.
 
     Args:
         net: the trained network (not modified).
         masks: {layer name: bool mask}, False = pruned.
         train: the split to fine-tune on.
         validation: the split to score on (never the test set).
-        settings: {name: overrides of `FINE_TUNE`}, e.g. {"FINE_TUNE": {}, "lr 0.05": {"lr": 0.05}}.
+        settings: {name: overrides of `FINE_TUNE`}, the reference first, e.g. {"FINE_TUNE": {}, "lr 0.05": {"lr": 0.05}}.
         seed, compacted, progress: as in `fine_tune`.
 
     Returns:
-        One row per setting, in order: setting, the full recipe (epochs, lr,
-        weight_decay, l1), validation_accuracy and its standard_error.
+        One row per setting, indexed by its name, in order: the full recipe (epochs, lr, weight_decay, l1),
+        validation_accuracy, standard_error, and the paired test against the first setting (a_only, b_only,
+        gap, z, verdict; empty in the first row).
 
     Raises:
         ValueError: no settings, or an empty validation split.
 
-    Used in 04_fine_tuning.
+    Used in 04_fine_tuning and 05_speed_and_size (with `chosen_recipe`).
     """
     if not settings:
         raise ValueError("settings must name at least one recipe, got none")
     if len(validation) == 0:
         raise ValueError("the validation split is empty")
-    rows = []
+    rows, right = {}, {}
     for name, overrides in settings.items():
         tuned, _ = fine_tune(net, masks, train, seed=seed, compacted=compacted, progress=progress, **overrides)
-        accuracy = evaluate(tuned, validation)
+        right[name] = correct(tuned, validation)
+        accuracy = int(right[name].sum()) / len(validation)
         recipe = {key: value for key, value in {**FINE_TUNE, **overrides}.items()
                   if key in ("epochs", "lr", "weight_decay", "l1")}
-        rows.append(dict(setting=name, **recipe, validation_accuracy=accuracy,
-                         standard_error=standard_error(accuracy, len(validation))))
-    return pd.DataFrame(rows)
+        reference = next(iter(right))
+        rows[name] = dict(**recipe, validation_accuracy=accuracy, standard_error=standard_error(accuracy, len(validation)),
+                          **(paired(right[name], right[reference]) if name != reference else {}))
+    return pd.DataFrame(rows).T.infer_objects()
+
+
+def chosen_recipe(table: pd.DataFrame) -> str:
+    """The setting validation picks from `compare_fine_tuning`'s table: of those "higher" than the first setting by
+    the paired test, the one with the largest z; the first setting when none is (a tie keeps the reference).
+
+    >>> table = pd.DataFrame({"z": [None, 2.5, 3.1, -4.0], "verdict": [None, "higher", "higher", "lower"]},
+    ...                      index=["FINE_TUNE", "a", "b", "c"])
+    >>> chosen_recipe(table), chosen_recipe(table.iloc[[0, 3]])
+    ('b', 'FINE_TUNE')
+    """
+    better = table[table["verdict"] == "higher"]
+    return str(better["z"].astype(float).idxmax()) if len(better) else str(table.index[0])
 
 
 def random_masks(net: nn.Module, k: float, method: str = "weight", scope: str = "layer", seed: int = 0,

@@ -1,12 +1,13 @@
 """helpers.retraining on small synthetic data: fine-tuning, schedules, controls."""
 
+import pandas as pd
 import pytest
 import torch
 
 from helpers.data import Split
 from helpers.model import make_mlp
 from helpers.pruning import masks_for, prune, weight_masks
-from helpers.retraining import (FINE_TUNE, check_schedule, compare_fine_tuning, cubic_schedule, fine_tune,
+from helpers.retraining import (FINE_TUNE, check_schedule, chosen_recipe, compare_fine_tuning, cubic_schedule, fine_tune,
                                 from_scratch, iterative_prune, kept_in_common, random_masks, rewound)
 from helpers.stats import standard_error
 from helpers.training import evaluate, initial_network
@@ -146,12 +147,18 @@ def test_compare_fine_tuning_scores_each_setting_on_validation(trained):
     masks, train, validation = weight_masks(net, 70), toy(), toy(150, 7)
     settings = {"FINE_TUNE": {"epochs": 1}, "lr 0.2": {"epochs": 1, "lr": 0.2}}
     table = compare_fine_tuning(net, masks, train, validation, settings, seed=3)
-    assert table["setting"].tolist() == ["FINE_TUNE", "lr 0.2"]
+    assert table.index.tolist() == ["FINE_TUNE", "lr 0.2"]
     assert table["lr"].tolist() == [FINE_TUNE["lr"], 0.2] and table["epochs"].tolist() == [1, 1]
-    for (_, row), overrides in zip(table.iterrows(), settings.values()):
+    right = {}
+    for (name, row), overrides in zip(table.iterrows(), settings.values()):
         tuned, _ = fine_tune(net, masks, train, seed=3, **overrides)  # the same run, independently
+        right[name] = tuned(validation.images).argmax(1) == validation.labels
         assert row["validation_accuracy"] == evaluate(tuned, validation)
         assert row["standard_error"] == pytest.approx(standard_error(row["validation_accuracy"], 150))
+    only_new, only_reference = int((right["lr 0.2"] & ~right["FINE_TUNE"]).sum()), int((~right["lr 0.2"] & right["FINE_TUNE"]).sum())
+    assert (table.loc["lr 0.2", "a_only"], table.loc["lr 0.2", "b_only"]) == (only_new, only_reference)
+    assert pd.isna(table.loc["FINE_TUNE", "verdict"])  # the reference is not tested against itself
+    assert chosen_recipe(table) == ("lr 0.2" if table.loc["lr 0.2", "verdict"] == "higher" else "FINE_TUNE")
     assert untouched(net, before)
     with pytest.raises(ValueError, match="at least one"):
         compare_fine_tuning(net, masks, train, validation, {})
