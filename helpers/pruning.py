@@ -20,6 +20,10 @@ as `torch.nn.utils.prune` does; the tests prove our masks equal its masks.
 Nothing here modifies the network it is given: `prune` and `apply_masks`
 return a new one.
 
+`cut_magnitudes` (the largest |w| pruning at k removes) and `pixel_survival` /
+`pixel_values` (what the first layer still reads of each pixel) are the numbers
+that `helpers.plots` draws as cut lines and pixel maps.
+
 Used in 02_weight_pruning and 03_unit_pruning.
 """
 
@@ -28,7 +32,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -42,7 +46,7 @@ from helpers.model import linear_layers
 
 __all__ = ["K_LIST", "check_k", "rank", "Ranking", "prunable_layers", "weight_masks", "unit_masks", "masks_for",
            "apply_masks", "apply_masks_", "check_masks", "prune", "compact", "sparsity", "flops", "weights_kept", "METHODS", "SCOPES",
-           "magnitudes", "pruned_below"]
+           "magnitudes", "pruned_below", "cut_magnitudes", "pixel_survival", "pixel_values", "PIXEL_VALUES"]
 
 METHODS = ("weight", "unit")
 SCOPES = ("layer", "global")
@@ -427,3 +431,56 @@ def pruned_below(net: nn.Module, ks: list[float] = K_LIST, below: float = 1e-6, 
         rows.append(dict(k=k, pruned=pruned, pruned_below=tiny,
                          below_percent=100 * tiny / pruned if pruned else math.nan))
     return pd.DataFrame(rows)
+
+
+def cut_magnitudes(net: nn.Module, ks: Sequence[float]) -> dict[float, dict[str, float]]:
+    """For each k, per prunable layer, the largest |w| that layer-wise weight pruning at k removes.
+
+    In a layer of n weights that is the round(k/100 n)-th smallest |w| (`weight_masks`'
+    count, ties included); 0.0 when k removes nothing. The histograms draw it as a line.
+
+    >>> net = nn.Sequential(nn.Linear(4, 2, bias=False), nn.Linear(2, 1, bias=False))
+    >>> _ = net[0].weight.data.copy_(torch.tensor([[1.0, -2.0, 0.5, 4.0], [-0.25, 8.0, 16.0, -0.125]]))
+    >>> cut_magnitudes(net, [0, 25, 50])
+    {0: {'0': 0.0}, 25: {'0': 0.25}, 50: {'0': 1.0}}
+
+    Used in 02_weight_pruning (through `plots.weight_histograms`) and the explorer.
+    """
+    ks = [check_k(k) for k in ks]
+    ordered = {name: layer.weight.detach().abs().flatten().sort().values.cpu()
+               for name, layer in prunable_layers(net).items()}
+    return {k: {name: float(values[round(k / 100 * len(values)) - 1]) if round(k / 100 * len(values)) else 0.0
+                for name, values in ordered.items()} for k in ks}
+
+
+def pixel_survival(net: nn.Module) -> torch.Tensor:
+    """For each of the 784 input pixels, the share of its first-layer connections that are nonzero (28 x 28)."""
+    weight = linear_layers(net)[0][1].weight.detach().cpu()
+    if weight.shape[1] != 784:
+        raise ValueError(f"pixel maps need a first layer that reads 784 pixels, got {weight.shape[1]} inputs")
+    return (weight != 0).float().mean(dim=0).reshape(28, 28)
+
+
+PIXEL_VALUES = ("kept", "magnitude")
+
+
+def pixel_values(net: nn.Module, value: str = "kept") -> torch.Tensor:
+    """What a pixel map shows for each of the 784 pixels (28 x 28).
+
+    Args:
+        net: a network whose first Linear layer reads the 784 pixels.
+        value: "kept": the share of the pixel's first-layer connections that are
+            nonzero, divided by the share of the whole layer (1 = as many as the
+            average pixel; the map does not fade to black as k grows);
+            "magnitude": the sum of |w| over the pixel's first-layer connections.
+
+    Used in 02_weight_pruning, 03_unit_pruning and the explorer (through `pixel_maps`).
+    """
+    if value not in PIXEL_VALUES:
+        raise ValueError(f"value must be one of {PIXEL_VALUES}, got {value!r}")
+    if value == "kept":
+        share = pixel_survival(net)
+        return share / share.mean() if share.mean() > 0 else share
+    weight = linear_layers(net)[0][1].weight.detach().cpu()
+    pixel_survival(net)  # checks the shape
+    return weight.abs().sum(dim=0).reshape(28, 28)

@@ -1,5 +1,10 @@
-"""helpers.plots: the figures' numbers (thresholds, counts, pixel values, error rates) checked against independent computations."""
+"""helpers.plots: the figures' numbers (thresholds, counts, pixel values, error rates) checked against independent
+computations; the style applied only when asked; every name at its old address."""
 
+import subprocess
+import sys
+
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -9,6 +14,55 @@ import torch
 from helpers import plots
 from helpers.model import linear_layers, make_mlp
 from helpers.pruning import prune, unit_masks, weight_masks
+
+
+@pytest.fixture(autouse=True)
+def style():
+    """Every figure drawn in the series' style, as in the notebooks; matplotlib's settings restored after each test."""
+    with matplotlib.rc_context():
+        plots.use_style()
+        yield
+
+
+def test_importing_plots_changes_no_setting_and_use_style_sets_the_theme_once():
+    # a fresh interpreter: this one has imported helpers.plots already
+    check = """
+import matplotlib
+before = dict(matplotlib.rcParams)
+import seaborn
+from helpers import plots
+assert dict(matplotlib.rcParams) == before, sorted(k for k, v in matplotlib.rcParams.items() if before[k] != v)
+plots.use_style()
+once = dict(matplotlib.rcParams)
+assert once != before and once["axes.grid"] and once["font.size"] == 12  # seaborn's whitegrid, notebook context
+plots.use_style()
+assert dict(matplotlib.rcParams) == once
+"""
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_name_keeps_its_old_address():
+    # the names notebooks, the explorer, benchmarks and tests use as `plots.X`, now defined in the subject modules
+    from helpers import pruning
+    from helpers.plots import criteria, deploy, lottery, repair, style, sweeps, training, weights
+    homes = {style: ["use_style", "METHOD_COLORS", "CUT_COLORS", "PROCEDURE_STYLES", "FORM_MARKERS", "CRITERION_COLORS",
+                     "BRANCH_STYLES"],
+             training: ["digits", "digit_strip", "class_balance", "learning_curves"],
+             weights: ["WeightHistograms", "weight_histograms", "decade_range", "unit_norms", "pixel_maps"],
+             sweeps: ["accuracy_vs_k", "dumbbell", "error_vs_cost"],
+             deploy: ["pareto", "pareto_panels", "arrange_labels", "POINT_LABEL", "COST_UNITS", "speed_and_size_vs_k",
+                      "pipeline"],
+             criteria: ["criteria_vs_k", "sensitivity"],
+             repair: ["obs_two_weights", "reconstruction", "repair_vs_k"],
+             lottery: ["tickets", "validation_curves"],
+             pruning: ["cut_magnitudes", "pixel_survival", "pixel_values", "PIXEL_VALUES"]}
+    for module, names in homes.items():
+        for name in names:
+            assert getattr(plots, name) is getattr(module, name), name
+    assert sorted(plots.__all__) == sorted(name for names in homes.values() for name in names)
+    from helpers.plots import pixel_survival  # as 02_weight_pruning imports it
+    assert pixel_survival is pruning.pixel_survival
 
 
 @pytest.mark.parametrize("k", [0, 0.1, 10, 50, 99])
