@@ -119,3 +119,11 @@ def test_readme_links_each_notebooks_page_on_the_site():
         row = next(line for line in readme.splitlines() if line.startswith(f"| [{path.name[:2]} · "))
         assert f"[page]({pages}/{path.stem}.html)" in row, f"the README's row for {path.name} does not link its page"
     assert f"{pages}/index.html" in readme
+
+
+def test_the_package_list_installs_every_subpackage_of_helpers():
+    """A non-editable install (Colab's `pip install git+...`) must carry helpers/plots/ and helpers/explorer/ too."""
+    from setuptools import find_packages
+    found = set(find_packages(ROOT, include=PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]))
+    on_disk = {".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "helpers").rglob("__init__.py")}
+    assert on_disk <= found and "helpers.plots" in on_disk
