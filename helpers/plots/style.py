@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import seaborn as sns
 
+from helpers.criteria import COLOURS
+
 #: Colour of each pruning method, the same in every figure.
 METHOD_COLORS = {"weight": "C0", "unit": "C3"}
 
@@ -24,9 +26,7 @@ FORM_MARKERS = {"CSR": "o", "dense + gzip": "s", "compacted": "^", "nn.Sequentia
                 "state_dict": "D", "Deep Compression": "*", "ONNX": "P", "ONNX, masked": "X", "int8": "v"}
 
 #: One colour per criterion, the same in every panel and notebook.
-CRITERION_COLORS = {"magnitude": "C0", "magnitude, global": "C9", "random": "0.6", "taylor": "C3", "obd": "C2", "obd, global": "#0b5d1e",
-                    "wanda": "C1", "lamp": "C4", "l2": "C0", "l1": "C5", "l2_out": "C6", "l2_in_out": "C8",
-                    "activation": "C1", "apoz": "C9"}
+CRITERION_COLORS = COLOURS  # one colour per criterion, from its record in helpers.criteria (REGISTRY)
 
 #: Marker, colour and line style of each branch of `lottery.branch`, the ticket first.
 BRANCH_STYLES = {"ticket": ("o", "C0", "-"), "reinitialised": ("s", "C3", "--"), "random mask": ("^", "0.45", "--"),
