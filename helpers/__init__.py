@@ -1,9 +1,31 @@
 """helpers: the tested library behind the Pruning MNIST notebooks.
 
-Modules, in the order data flows: config, data, model, stats -> criteria, pruning ->
-training -> experiments, repair, lottery; deploy, compression, export -> plots,
-explorer; claims (a notebook's claims, `make claims`), run and site (the executed
-notebooks and their website). See the README's project layout for the map.
+The map, bottom to top (a module imports only from its own row or below; tests/test_layering.py checks it):
+
+    config, stats          constants, paths, the device, the series' seed; standard error, the noise rule, the
+                           paired test and their words ("higher", "lower", "too close to call")
+    data, model            load_mnist() (cache -> MNIST_DIR -> download); make_mlp(), atomic checked checkpoints
+    criteria               importance scores: one Criterion record per criterion in REGISTRY (a new criterion
+                           goes here: its formula, whether it needs images or labels, its colour)
+    pruning                masks, rank(), prune(), compact(), sparsity(): pure functions, a new network out
+    training               fit(), evaluate(), correct(), baseline() (cached per seed and recipe), initial weights
+    sweeps                 one-shot pruning measured along one axis: sweep(), per-layer, criteria, equal cost
+    retraining             fine_tune() with the mask held, iterative and gradual schedules, the controls
+                           (random masks, from_scratch, rewound), compare_fine_tuning() on validation
+    activity, inputs       what hidden units do on data; the always-blank pixels
+    allocation             per-layer sensitivity and the budget allocated from it
+    repair, lottery        least-squares repair and OBS / SparseGPT; lottery tickets and their controls
+    experiments            the old import path of the five above, kept for one release
+    deploy, compression,   CSR and to_inference(); the Deep Compression file; ONNX, int8, every shipped form
+    export
+    plots/                 figures by subject (training, weights, sweeps, criteria, repair, lottery, deploy);
+                           style.py holds every palette and use_style(), which the notebooks call
+    explorer/              the interactive explorer: setting, engine (no widgets), figures, readout, tune, panel
+    claims, run, site      a notebook's checked claims and `make claims`; `make run`; the static site
+
+Where a new thing goes: a criterion, one record in criteria.REGISTRY; a figure, a function in the plots module of
+its subject (re-exported by plots/__init__.py); an explorer control, its widget and wiring in explorer/panel.py,
+what it computes in explorer/engine.py and what it shows in explorer/readout.py.
 """
 
 __version__ = "0.1.0"
