@@ -51,12 +51,15 @@ class Controls:
     Args:
         layers: the hidden layers, by name (one slider each).
         method, k: where the controls start.
-        criteria: the criteria first offered.
+        criteria: the criteria offered for a method and a scope.
         calibration, train, validation: whether each was given (what the repair, the fine-tune and the fill need).
     """
 
-    def __init__(self, layers: Mapping[str, nn.Linear], method: str, k: int, criteria: list[str],
-                 calibration: bool, train: bool, validation: bool):
+    def __init__(self, layers: Mapping[str, nn.Linear], method: str, k: int,
+                 criteria: Callable[[str, str], list[str]], calibration: bool, train: bool, validation: bool):
+        self._criteria = criteria
+        self._updating = False  # several controls change together: one update, not several
+        self._scope_chosen = "layer"  # the scope to return to when the per-layer mode or unit pruning ends
         slider = dict(min=0, max=99, step=1, continuous_update=True, style=CONTROL_STYLE)
         self.k_slider = widgets.IntSlider(value=k, description="k (%)", layout=widgets.Layout(width="430px"), **slider)
         self.per_layer_box = widgets.Checkbox(value=False, description="one k per hidden layer", indent=False,
@@ -84,7 +87,7 @@ class Controls:
             options=list(SCOPES), value="layer", description="scope", **buttons,
             tooltips=["k% of each layer", "one threshold for all layers together"])
         self.criterion_dropdown = widgets.Dropdown(
-            options=criteria, description="criterion", style=CONTROL_STYLE, layout=widgets.Layout(width="300px"),
+            options=criteria(method, "layer"), description="criterion", style=CONTROL_STYLE, layout=widgets.Layout(width="300px"),
             tooltip="the importance score that decides what goes (notebook 06)")
         self.repair_box = widgets.Checkbox(
             value=False, description="repair the survivors (notebook 07)", indent=False,
@@ -154,6 +157,43 @@ class Controls:
     per_layer = property(lambda self: self.per_layer_box.value,
                          lambda self, value: setattr(self.per_layer_box, "value", value))
 
+    @property
+    def layer_k(self) -> dict[str, float]:
+        """{hidden layer name: k} of the per-layer sliders (used when `per_layer` is on)."""
+        return {name: slider.value for name, slider in self.layer_sliders.items()}
+
+    def _setting(self) -> Setting:
+        """The setting the controls show."""
+        ks = tuple(round(float(k), 1) for k in self.layer_k.values()) if self.per_layer else int(self.k)
+        scope = "layer" if self.method == "unit" or self.per_layer else self.scope
+        return Setting(self.method, scope, self.criterion, bool(self.repair), ks)
+
+    def _sync_controls(self) -> None:
+        """The criteria offered, the scope and the per-layer sliders as the method and the mode allow."""
+        layer_wise = self.method == "unit" or self.per_layer
+        updating, self._updating = self._updating, True
+        try:
+            # what is shown: a disabled control must not say "global"; the choice comes back with the control
+            self.scope_buttons.value = "layer" if layer_wise else self._scope_chosen
+            self.scope_buttons.disabled = layer_wise
+            self.layer_box.layout.display = "flex" if self.per_layer else "none"
+            options = self._criteria(self.method, "layer" if layer_wise else self.scope)
+            if list(self.criterion_dropdown.options) != options:
+                keep = self.criterion if self.criterion in options else options[0]
+                self.criterion_dropdown.options = options
+                self.criterion_dropdown.value = keep
+        finally:
+            self._updating = updating
+
+    def _set_layers(self, ks: Mapping[str, float]) -> None:
+        """Move the per-layer sliders without showing anything (the caller shows the result once)."""
+        updating, self._updating = self._updating, True
+        try:
+            for name, k in ks.items():
+                self.layer_sliders[name].value = k
+        finally:
+            self._updating = updating
+
     def _stale(self, stale: bool) -> None:
         """Dim the pictures while they show another setting than the readout (an estimate, or drawing)."""
         for image in (self.histograms, self.pixels, self.digits):
@@ -198,14 +238,12 @@ class Explorer(Controls):
         self.figures = Figures(net, test.images, engine.curve, engine.baseline_accuracy, k, digits)
         self.pinned: Point | None = None
         self.estimate: float | None = None  # the last estimate shown while dragging (None once exact)
-        self._updating = False
         self._lock = threading.RLock()  # the fine-tune's thread writes the readout too
         self._pending = None  # the exact computation that follows an estimate (a loop handle)
         self._last_sent = -math.inf  # when the last slider value from the browser was handled
         self._filled = False  # the per-layer sliders hold the fill's allocation (the main slider re-allocates)
-        self._scope_chosen = "layer"  # the scope to return to when the per-layer mode or unit pruning ends
         self.job = FineTuneJob(on_step=lambda step: setattr(self.progress, "value", step), on_end=self._tuned)
-        super().__init__(engine.layers, method, k, engine.criteria(method, "layer"),
+        super().__init__(engine.layers, method, k, engine.criteria,
                          engine.calibration is not None, train is not None, validation is not None)
         for control in self.inputs:
             control.observe(self._on_change, names="value")
@@ -217,12 +255,7 @@ class Explorer(Controls):
 
     _cache = property(lambda self: self.engine.points, doc="The points kept (an `LRUCache`), least recently shown first.")
 
-    @property
-    def layer_k(self) -> dict[str, float]:
-        """{hidden layer name: k} of the per-layer sliders (used when `per_layer` is on)."""
-        return {name: slider.value for name, slider in self.layer_sliders.items()}
-
-    @layer_k.setter
+    @Controls.layer_k.setter
     def layer_k(self, ks: Mapping[str, float]) -> None:
         unknown = set(ks) - set(self.layer_sliders)
         if unknown:
@@ -259,12 +292,6 @@ class Explorer(Controls):
             if not point.images:
                 self._draw(point, pruned)
         return point
-
-    def _setting(self) -> Setting:
-        """The setting the controls show."""
-        ks = tuple(round(float(k), 1) for k in self.layer_k.values()) if self.per_layer else int(self.k)
-        scope = "layer" if self.method == "unit" or self.per_layer else self.scope
-        return Setting(self.method, scope, self.criterion, bool(self.repair), ks)
 
     def _draw(self, point: Point, pruned: nn.Module) -> None:
         """Render the point's pictures and keep it in the cache."""
@@ -325,23 +352,6 @@ class Explorer(Controls):
             self._updating = False
         self._on_change(None)
 
-    def _sync_controls(self) -> None:
-        """The criteria offered, the scope and the per-layer sliders as the method and the mode allow."""
-        layer_wise = self.method == "unit" or self.per_layer
-        updating, self._updating = self._updating, True
-        try:
-            # what is shown: a disabled control must not say "global"; the choice comes back with the control
-            self.scope_buttons.value = "layer" if layer_wise else self._scope_chosen
-            self.scope_buttons.disabled = layer_wise
-            self.layer_box.layout.display = "flex" if self.per_layer else "none"
-            options = self.engine.criteria(self.method, "layer" if layer_wise else self.scope)
-            if list(self.criterion_dropdown.options) != options:
-                keep = self.criterion if self.criterion in options else options[0]
-                self.criterion_dropdown.options = options
-                self.criterion_dropdown.value = keep
-        finally:
-            self._updating = updating
-
     def _on_change(self, change) -> None:
         if self._updating:  # the criteria offered changed with the method or scope: one update, not two
             return
@@ -374,15 +384,6 @@ class Explorer(Controls):
             self.result = self._show()
         if sent:
             self._last_sent = time.perf_counter()
-
-    def _set_layers(self, ks: Mapping[str, float]) -> None:
-        """Move the per-layer sliders without showing anything (the caller shows the result once)."""
-        updating, self._updating = self._updating, True
-        try:
-            for name, k in ks.items():
-                self.layer_sliders[name].value = k
-        finally:
-            self._updating = updating
 
     def _settled(self) -> None:
         self._pending = None
