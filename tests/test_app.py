@@ -89,9 +89,9 @@ def test_the_explorer_app_in_voila(voila, shots):
             context.route("**/*", only_local(outside))
             page = context.new_page()
             page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(voila)
+            page.goto(voila, timeout=300_000)  # Voila sends the page as the notebook runs: as long as the kernel
             explorer = page.locator(".pm-explorer")
-            explorer.wait_for(timeout=300_000)  # the kernel loads MNIST and the baseline and sweeps k once
+            explorer.wait_for(timeout=300_000)  # loads MNIST and the baseline and sweeps k once (minutes when busy)
             assert "explore(net, test" not in page.inner_text("body")  # no code shown
             expect(page.locator(".pm-readout .pm-k-shown")).to_have_text("90", timeout=60_000)
             expect(page.locator(".pm-readout .pm-accuracy")).to_have_text(expected("weight", 90, "magnitude"))

@@ -216,7 +216,10 @@ class Explorer(Controls):
             repair; "taylor" and the per-layer fill need the labels too (a Split). None offers only the criteria
             that need no data, and no repair.
         train: the training split, for the fine-tune button (None: the button is disabled).
+        validation: the validation split, for the fill of the per-layer sliders (None: the button is disabled).
         cache_size: how many settings the cache keeps (the least recently shown are dropped).
+
+    Its parts: `engine` (the numbers and the caches), `figures`, `facts` (for the readout), `job` (the fine-tune).
     """
 
     def __init__(self, net: nn.Module, test: Split, digits: int = 8, method: str = "weight", k: int = 0,
