@@ -14,20 +14,17 @@ after nbmake has cached the baseline.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import re
 import statistics
-import subprocess
-import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from helpers.config import project_home, series_seed
-from test_browser import (ARGS, CHROMIUM, free_port, only_local, set_by_typing, stop,  # tests/ is on sys.path
-                          wait_until_up)
+from conftest import (ARGS, CHROMIUM, expected, expected_verdict, layer_names, only_local,  # tests/ is on sys.path
+                      set_by_typing)
+from helpers.config import project_home
 
 pytestmark = pytest.mark.browser
 
@@ -45,43 +42,6 @@ TIMING_JS = """() => {
       .observe(image, {attributes: true, attributeFilter: ['src']});
   }
 }"""
-
-
-@functools.cache
-def state():
-    """The trained network, the test split and the calibration split, as the app loads them."""
-    from helpers.criteria import calibration
-    from helpers.data import load_mnist
-    from helpers.repair import CALIBRATION_IMAGES
-    from helpers.training import baseline
-    train, validation, test = load_mnist()
-    net, _ = baseline(seed=series_seed(), progress=False)
-    return net, test, calibration(train, CALIBRATION_IMAGES)
-
-
-def pruned_as_the_app_does(method: str, k: int | dict, criterion: str | None = None, repaired: bool = False):
-    """The test's own pruned network for a setting of the app (k may be {layer name: k})."""
-    from helpers.criteria import DATA_AWARE
-    from helpers.pruning import apply_masks, rank
-    from helpers.repair import repair
-    net, test, calibration = state()
-    data = calibration.images if criterion in DATA_AWARE[method] else None
-    pruned = apply_masks(net, rank(net, method, "layer", criterion=criterion, data=data).masks(k))
-    return repair(net, pruned, calibration.images) if repaired else pruned
-
-
-def expected(method: str, k: int | dict, criterion: str | None = None, repaired: bool = False) -> str:
-    """The test's own computation of the test accuracy the app must show (k may be {layer name: k})."""
-    from helpers.training import evaluate
-    return f"{100 * evaluate(pruned_as_the_app_does(method, k, criterion, repaired), state()[1]):.2f}"
-
-
-def expected_verdict(shown: tuple, pinned: tuple) -> str:
-    """The test's own paired test of the shown setting against the pinned one: the word the app must show."""
-    from helpers.stats import paired
-    from helpers.training import correct
-    test = state()[1]
-    return paired(correct(pruned_as_the_app_does(*shown), test), correct(pruned_as_the_app_does(*pinned), test))["verdict"]
 
 
 def latencies(page, k: str) -> dict:
@@ -117,38 +77,10 @@ def quiet(page, seconds: float = 0.8, timeout: float = 30) -> None:
     raise AssertionError("the explorer kept changing")
 
 
-@pytest.fixture
-def voila(tmp_path):
-    """Voila serving the app on 127.0.0.1; yields its URL; always shut down."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: install it (Debian: apt-get install chromium) to run the browser test")
-    pytest.importorskip("playwright.sync_api", reason="the Python package playwright is not installed")
-    pytest.importorskip("voila", reason="voila is a dependency of the package: pip install -e .")
-    port = free_port()
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "IPYTHONDIR": str(tmp_path / "ipython"), "MPLCONFIGDIR": str(tmp_path / "mpl"),
-           "JUPYTER_PATH": str(project_home() / "app")}  # the offline template, as `make explorer` runs it
-    log = open(tmp_path / "voila.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "voila", str(project_home() / "app" / "explorer.ipynb"), "--no-browser",
-         "--template=offline", f"--port={port}", "--Voila.ip=127.0.0.1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_up(server, f"{url}voila/static/voila.js", tmp_path / "voila.log")  # a static file: no kernel starts
-        yield url
-    finally:
-        stop(server, timeout=15)
-        log.close()
-
-
-def test_the_explorer_app_in_voila(voila, tmp_path):
+def test_the_explorer_app_in_voila(voila, shots):
     from playwright.sync_api import expect, sync_playwright
 
-    shots = project_home() / "build" / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
     outside, errors = [], []
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         page = None
@@ -157,137 +89,19 @@ def test_the_explorer_app_in_voila(voila, tmp_path):
             context.route("**/*", only_local(outside))
             page = context.new_page()
             page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(voila)
+            page.goto(voila, timeout=300_000)  # Voila sends the page as the notebook runs: as long as the kernel
             explorer = page.locator(".pm-explorer")
-            explorer.wait_for(timeout=300_000)  # the kernel loads MNIST and the baseline and sweeps k once
+            explorer.wait_for(timeout=300_000)  # loads MNIST and the baseline and sweeps k once (minutes when busy)
             assert "explore(net, test" not in page.inner_text("body")  # no code shown
-            readout, accuracy = page.locator(".pm-readout"), page.locator(".pm-readout .pm-accuracy")
-            expect(readout.locator(".pm-k-shown")).to_have_text("90", timeout=60_000)
-            expect(accuracy).to_have_text(expected("weight", 90, "magnitude"))
+            expect(page.locator(".pm-readout .pm-k-shown")).to_have_text("90", timeout=60_000)
+            expect(page.locator(".pm-readout .pm-accuracy")).to_have_text(expected("weight", 90, "magnitude"))
             page.evaluate(TIMING_JS)
-            slider = page.locator(".pm-k")
-
-            # speed: new points (typed, so exact at once), then the same points again (cached)
-            points = ("33", "50", "66", "80", "97")  # low k (the dense products cost most there) to high
-            new = [typed(page, slider, k, expected("weight", int(k), "magnitude")) for k in points]
-            cached = [typed(page, slider, k, expected("weight", int(k), "magnitude")) for k in points]
-
-            # dragging: the readout follows with estimates, the exact figures come when the handle rests
-            track = slider.locator(".noUi-target").bounding_box()
-            handle = slider.locator(".noUi-handle").bounding_box()
-            y = handle["y"] + handle["height"] / 2
-            start_x = handle["x"] + handle["width"] / 2
-            page.evaluate("window.__pm.marks = []")
-            page.mouse.move(start_x, y)
-            page.mouse.down()
-            began = page.evaluate("performance.now()")
-            moves = 60
-            for i in range(1, moves + 1):  # about two seconds, left across 40% of the track
-                page.mouse.move(start_x - i * 0.4 * track["width"] / moves, y)
-                time.sleep(0.03)
-            ended = page.evaluate("performance.now()")
-            explorer.screenshot(path=str(shots / "app_drag.png"))  # mid-drag: estimated, pictures dimmed
-            page.mouse.up()
-            dragged = slider.locator(".widget-readout").inner_text().strip()
-            expect(readout.locator(".pm-k-shown")).to_have_text(dragged, timeout=30_000)
-            expect(accuracy).to_have_text(expected("weight", int(dragged), "magnitude"), timeout=30_000)
-            during = [m for m in page.evaluate("window.__pm.marks")
-                      if m["what"] == "readout" and began <= m["t"] <= ended]
-            estimates = [m for m in during if "pm-estimate" in m["html"]]
-            assert len(estimates) >= 3, f"the readout did not follow the drag: {len(during)} updates"
-            drag = dict(seconds=(ended - began) / 1000, readout_updates=len(during), estimates=len(estimates),
-                        updates_per_second=len(during) / ((ended - began) / 1000))
-            quiet(page)  # the pictures follow the exact readout, and are no longer dimmed
-            expect(page.locator(".pm-explorer .pm-stale")).to_have_count(0)
-
-            set_by_typing(page, slider, "95")
-            expect(accuracy).to_have_text(expected("weight", 95, "magnitude"), timeout=30_000)
-            page.locator(".pm-pin button, button.pm-pin").first.click()  # pin weight k = 95
-            expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_text(expected("weight", 95, "magnitude"))
-
-            page.locator(".pm-repair input[type=checkbox]").check()  # repair the survivors
-            expect(readout).to_contain_text("repaired", timeout=30_000)
-            expect(accuracy).to_have_text(expected("weight", 95, "magnitude", repaired=True), timeout=30_000)
-            page.locator(".pm-repair input[type=checkbox]").uncheck()
-
-            page.locator(".pm-criterion select").select_option("wanda")  # a data-aware criterion
-            expect(readout).to_contain_text("wanda", timeout=30_000)
-            expect(accuracy).to_have_text(expected("weight", 95, "wanda"), timeout=30_000)
-
-            page.locator(".pm-method button", has_text="unit").click()  # switch the method
-            expect(readout).to_contain_text("unit pruning", timeout=30_000)
-            expect(readout).to_contain_text(", l2", timeout=30_000)  # the criterion went back to the unit default
-            expect(accuracy).to_have_text(expected("unit", 95, "l2"), timeout=30_000)
-
-            for value in ("10", "80", "30", "60", "40", "90", "20", "70", "50", "85"):  # ten quick changes
-                set_by_typing(page, slider, value)
-            expect(readout.locator(".pm-k-shown")).to_have_text("85", timeout=60_000)
-            expect(accuracy).to_have_text(expected("unit", 85, "l2"), timeout=30_000)
-            expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_text(expected("weight", 95, "magnitude"))
-            pin = page.locator(".pm-pin button, button.pm-pin").first
-            pin.click()  # unpin, then pin the uniform unit k = 85
-            expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_count(0)
-            pin.click()
-            expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_text(expected("unit", 85, "l2"))
-
-            # one k per layer: the sliders start at the main k; one typed, then all filled from the sensitivity
-            # curves, which keep k = 85% of the units in all; the main slider then moves them together
-            net, _, _ = state()
-            from helpers.pruning import prunable_layers
-            names = list(prunable_layers(net))
-            page.locator(".pm-per-layer input[type=checkbox]").check()
-            expect(readout).to_contain_text("layer 0: 85% · layer 2: 85% · layer 4: 85% · layer 6: 85%", timeout=30_000)
-            set_by_typing(page, page.locator(".pm-layer-k1"), "95")
-            expect(readout).to_contain_text("layer 0: 95% · layer 2: 85% · layer 4: 85% · layer 6: 85%", timeout=30_000)
-            expect(accuracy).to_have_text(expected("unit", dict(zip(names, (95, 85, 85, 85))), "l2"), timeout=30_000)
-            page.locator("button.pm-fill").click()
-            expect(readout).not_to_contain_text("layer 0: 95% · layer 2: 85%", timeout=60_000)
-            expect(readout.locator(".pm-k-shown")).to_have_text("85.0", timeout=30_000)
-
-            def check_filled():
-                filled = [float(page.locator(f".pm-layer-k{i} .widget-readout").inner_text()) for i in range(1, 5)]
-                expect(readout).to_contain_text(" · ".join(f"layer {name}: {k:g}%" for name, k in zip(names, filled)))
-                expect(accuracy).to_have_text(expected("unit", dict(zip(names, filled)), "l2"), timeout=30_000)
-                return filled
-            filled = check_filled()
-            set_by_typing(page, slider, "80")  # after a fill the main slider re-allocates the layers
-            expect(readout.locator(".pm-k-shown")).to_have_text("80.0", timeout=30_000)
-            assert check_filled() != filled
-            set_by_typing(page, slider, "85")
-            expect(readout.locator(".pm-k-shown")).to_have_text("85.0", timeout=30_000)
-            assert check_filled() == filled
-            # the allocation against the pinned uniform k = 85: whatever the paired test says on this network
-            expect(page.locator(".pm-pinned .pm-verdict")).to_have_text(
-                expected_verdict(("unit", dict(zip(names, filled)), "l2"), ("unit", 85, "l2")))
-            explorer.screenshot(path=str(shots / "app_per_layer.png"))
-
-            # fine-tune: start and cancel (nothing kept), then start and let it finish; the readout keeps the
-            # one-shot accuracy and puts the fine-tuned one beside it
-            one_shot = accuracy.inner_text()
-            tune, cancel, status = (page.locator("button.pm-fine-tune"), page.locator("button.pm-cancel"),
-                                    page.locator(".pm-tune-status"))
-            tune.click()
-            expect(cancel).to_be_enabled(timeout=10_000)
-            cancel.click()
-            expect(status).to_contain_text("cancelled at step", timeout=30_000)
-            expect(status).to_contain_text("nothing kept")
-            expect(tune).to_be_enabled()
-            time.sleep(1)  # a result kept by mistake would show by now: the readout is written when the thread ends
-            expect(readout.locator(".pm-tuned-accuracy")).to_have_count(0)
-            tune.click()
-            expect(status).to_contain_text("fine-tuning unit pruning", timeout=10_000)
-            expect(tune).to_be_disabled()
-            expect(readout.locator(".pm-tuned-accuracy")).to_be_visible(timeout=120_000)
-            expect(status).to_contain_text("fine-tuned unit pruning", timeout=10_000)
-            bar = page.locator(".pm-progress .progress-bar").get_attribute("style")
-            assert re.search(r"(^|;)\s*width:\s*100%", bar), f"the progress bar did not reach its end: {bar}"
-            tuned = readout.locator(".pm-tuned-accuracy").inner_text()
-            assert accuracy.inner_text() == one_shot
-            expect(readout).to_contain_text(f"({float(tuned) - float(one_shot):+.2f} points against one-shot: ")
-            expect(page.locator(".pm-pinned")).to_contain_text("; fine-tuned ")
-            explorer.screenshot(path=str(shots / "app.png"))
-            page.locator(".pm-per-layer input[type=checkbox]").uncheck()
-            expect(readout.locator(".pm-k-shown")).to_have_text("85", timeout=30_000)
+            new, cached = new_then_cached_points(page)
+            drag = dragging(page, explorer, shots)
+            pin_repair_criterion_and_method(page)
+            ten_quick_changes_then_pin_again(page)
+            one_k_per_layer_and_the_fill(page, explorer, shots)
+            fine_tune_cancelled_then_finished(page, explorer, shots)
         except Exception:
             if page is not None:
                 page.screenshot(path=str(shots / "app_failure.png"), full_page=True)
@@ -296,11 +110,169 @@ def test_the_explorer_app_in_voila(voila, tmp_path):
             browser.close()
     assert not errors, f"page errors: {errors}"
     assert not outside, f"requests tried to leave 127.0.0.1: {outside[:5]}"
+    record_timings(new, cached, drag)
+
+
+#: The points typed for the speed record: low k (the dense products cost most there) to high.
+POINTS = ("33", "50", "66", "80", "97")
+
+
+def new_then_cached_points(page) -> tuple[list[dict], list[dict]]:
+    """Speed: new points (typed, so exact at once), then the same points again (cached); their latencies."""
+    slider = page.locator(".pm-k")
+    new = [typed(page, slider, k, expected("weight", int(k), "magnitude")) for k in POINTS]
+    cached = [typed(page, slider, k, expected("weight", int(k), "magnitude")) for k in POINTS]
+    return new, cached
+
+
+def dragging(page, explorer, shots: Path) -> dict:
+    """Dragging: the readout follows with estimates, the exact figures come when the handle rests; return how
+    often the readout changed."""
+    from playwright.sync_api import expect
+    slider, readout = page.locator(".pm-k"), page.locator(".pm-readout")
+    track = slider.locator(".noUi-target").bounding_box()
+    handle = slider.locator(".noUi-handle").bounding_box()
+    y = handle["y"] + handle["height"] / 2
+    start_x = handle["x"] + handle["width"] / 2
+    page.evaluate("window.__pm.marks = []")
+    page.mouse.move(start_x, y)
+    page.mouse.down()
+    began = page.evaluate("performance.now()")
+    moves = 60
+    for i in range(1, moves + 1):  # about two seconds, left across 40% of the track
+        page.mouse.move(start_x - i * 0.4 * track["width"] / moves, y)
+        time.sleep(0.03)
+    ended = page.evaluate("performance.now()")
+    explorer.screenshot(path=str(shots / "app_drag.png"))  # mid-drag: estimated, pictures dimmed
+    page.mouse.up()
+    dragged = slider.locator(".widget-readout").inner_text().strip()
+    expect(readout.locator(".pm-k-shown")).to_have_text(dragged, timeout=30_000)
+    expect(readout.locator(".pm-accuracy")).to_have_text(expected("weight", int(dragged), "magnitude"), timeout=30_000)
+    during = [m for m in page.evaluate("window.__pm.marks")
+              if m["what"] == "readout" and began <= m["t"] <= ended]
+    estimates = [m for m in during if "pm-estimate" in m["html"]]
+    assert len(estimates) >= 3, f"the readout did not follow the drag: {len(during)} updates"
+    quiet(page)  # the pictures follow the exact readout, and are no longer dimmed
+    expect(page.locator(".pm-explorer .pm-stale")).to_have_count(0)
+    return dict(seconds=(ended - began) / 1000, readout_updates=len(during), estimates=len(estimates),
+                updates_per_second=len(during) / ((ended - began) / 1000))
+
+
+def pin_repair_criterion_and_method(page) -> None:
+    """Pin weight k = 95; the repair on and off; a data-aware criterion; unit pruning, back to its default
+    criterion."""
+    from playwright.sync_api import expect
+    readout, accuracy = page.locator(".pm-readout"), page.locator(".pm-readout .pm-accuracy")
+    set_by_typing(page, page.locator(".pm-k"), "95")
+    expect(accuracy).to_have_text(expected("weight", 95, "magnitude"), timeout=30_000)
+    page.locator(".pm-pin button, button.pm-pin").first.click()  # pin weight k = 95
+    expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_text(expected("weight", 95, "magnitude"))
+
+    page.locator(".pm-repair input[type=checkbox]").check()  # repair the survivors
+    expect(readout).to_contain_text("repaired", timeout=30_000)
+    expect(accuracy).to_have_text(expected("weight", 95, "magnitude", repaired=True), timeout=30_000)
+    page.locator(".pm-repair input[type=checkbox]").uncheck()
+
+    page.locator(".pm-criterion select").select_option("wanda")  # a data-aware criterion
+    expect(readout).to_contain_text("wanda", timeout=30_000)
+    expect(accuracy).to_have_text(expected("weight", 95, "wanda"), timeout=30_000)
+
+    page.locator(".pm-method button", has_text="unit").click()  # switch the method
+    expect(readout).to_contain_text("unit pruning", timeout=30_000)
+    expect(readout).to_contain_text(", l2", timeout=30_000)  # the criterion went back to the unit default
+    expect(accuracy).to_have_text(expected("unit", 95, "l2"), timeout=30_000)
+
+
+def ten_quick_changes_then_pin_again(page) -> None:
+    """Ten quick changes end in the state of the last, the pin kept; then unpin, and pin the uniform unit k = 85."""
+    from playwright.sync_api import expect
+    readout, accuracy = page.locator(".pm-readout"), page.locator(".pm-readout .pm-accuracy")
+    for value in ("10", "80", "30", "60", "40", "90", "20", "70", "50", "85"):  # ten quick changes
+        set_by_typing(page, page.locator(".pm-k"), value)
+    expect(readout.locator(".pm-k-shown")).to_have_text("85", timeout=60_000)
+    expect(accuracy).to_have_text(expected("unit", 85, "l2"), timeout=30_000)
+    expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_text(expected("weight", 95, "magnitude"))
+    pin = page.locator(".pm-pin button, button.pm-pin").first
+    pin.click()  # unpin, then pin the uniform unit k = 85
+    expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_count(0)
+    pin.click()
+    expect(page.locator(".pm-pinned .pm-pinned-accuracy")).to_have_text(expected("unit", 85, "l2"))
+
+
+def one_k_per_layer_and_the_fill(page, explorer, shots: Path) -> None:
+    """One k per layer: the sliders start at the main k; one typed, then all filled from the sensitivity curves,
+    which keep k = 85% of the units in all; the main slider then re-allocates them; the allocation against the
+    pinned uniform k = 85."""
+    from playwright.sync_api import expect
+    readout, accuracy, slider = page.locator(".pm-readout"), page.locator(".pm-readout .pm-accuracy"), \
+        page.locator(".pm-k")
+    names = layer_names()
+    page.locator(".pm-per-layer input[type=checkbox]").check()
+    expect(readout).to_contain_text("layer 0: 85% · layer 2: 85% · layer 4: 85% · layer 6: 85%", timeout=30_000)
+    set_by_typing(page, page.locator(".pm-layer-k1"), "95")
+    expect(readout).to_contain_text("layer 0: 95% · layer 2: 85% · layer 4: 85% · layer 6: 85%", timeout=30_000)
+    expect(accuracy).to_have_text(expected("unit", dict(zip(names, (95, 85, 85, 85))), "l2"), timeout=30_000)
+    page.locator("button.pm-fill").click()
+    expect(readout).not_to_contain_text("layer 0: 95% · layer 2: 85%", timeout=60_000)
+    expect(readout.locator(".pm-k-shown")).to_have_text("85.0", timeout=30_000)
+
+    def check_filled():
+        filled = [float(page.locator(f".pm-layer-k{i} .widget-readout").inner_text()) for i in range(1, 5)]
+        expect(readout).to_contain_text(" · ".join(f"layer {name}: {k:g}%" for name, k in zip(names, filled)))
+        expect(accuracy).to_have_text(expected("unit", dict(zip(names, filled)), "l2"), timeout=30_000)
+        return filled
+    filled = check_filled()
+    set_by_typing(page, slider, "80")  # after a fill the main slider re-allocates the layers
+    expect(readout.locator(".pm-k-shown")).to_have_text("80.0", timeout=30_000)
+    assert check_filled() != filled
+    set_by_typing(page, slider, "85")
+    expect(readout.locator(".pm-k-shown")).to_have_text("85.0", timeout=30_000)
+    assert check_filled() == filled
+    # the allocation against the pinned uniform k = 85: whatever the paired test says on this network
+    expect(page.locator(".pm-pinned .pm-verdict")).to_have_text(
+        expected_verdict(("unit", dict(zip(names, filled)), "l2"), ("unit", 85, "l2")))
+    explorer.screenshot(path=str(shots / "app_per_layer.png"))
+
+
+def fine_tune_cancelled_then_finished(page, explorer, shots: Path) -> None:
+    """Fine-tune: start and cancel (nothing kept), then start and let it finish; the readout keeps the one-shot
+    accuracy and puts the fine-tuned one beside it; then back to one k for all."""
+    from playwright.sync_api import expect
+    readout, accuracy = page.locator(".pm-readout"), page.locator(".pm-readout .pm-accuracy")
+    one_shot = accuracy.inner_text()
+    tune, cancel, status = (page.locator("button.pm-fine-tune"), page.locator("button.pm-cancel"),
+                            page.locator(".pm-tune-status"))
+    tune.click()
+    expect(cancel).to_be_enabled(timeout=10_000)
+    cancel.click()
+    expect(status).to_contain_text("cancelled at step", timeout=30_000)
+    expect(status).to_contain_text("nothing kept")
+    expect(tune).to_be_enabled()
+    time.sleep(1)  # a result kept by mistake would show by now: the readout is written when the thread ends
+    expect(readout.locator(".pm-tuned-accuracy")).to_have_count(0)
+    tune.click()
+    expect(status).to_contain_text("fine-tuning unit pruning", timeout=10_000)
+    expect(tune).to_be_disabled()
+    expect(readout.locator(".pm-tuned-accuracy")).to_be_visible(timeout=120_000)
+    expect(status).to_contain_text("fine-tuned unit pruning", timeout=10_000)
+    bar = page.locator(".pm-progress .progress-bar").get_attribute("style")
+    assert re.search(r"(^|;)\s*width:\s*100%", bar), f"the progress bar did not reach its end: {bar}"
+    tuned = readout.locator(".pm-tuned-accuracy").inner_text()
+    assert accuracy.inner_text() == one_shot
+    expect(readout).to_contain_text(f"({float(tuned) - float(one_shot):+.2f} points against one-shot: ")
+    expect(page.locator(".pm-pinned")).to_contain_text("; fine-tuned ")
+    explorer.screenshot(path=str(shots / "app.png"))
+    page.locator(".pm-per-layer input[type=checkbox]").uncheck()
+    expect(readout.locator(".pm-k-shown")).to_have_text("85", timeout=30_000)
+
+
+def record_timings(new: list[dict], cached: list[dict], drag: dict) -> None:
+    """Print the latencies and write them to build/results/explorer_browser.json (a record, not an assertion)."""
     summary = lambda runs: dict(readout=statistics.median(t["readout"] for t in runs),  # noqa: E731
                                 pictures=statistics.median(t["pictures"] for t in runs),
                                 slowest_readout=max(t["readout"] for t in runs),
                                 slowest_pictures=max(t["pictures"] for t in runs),
-                                each=[dict(k=int(k), **t) for k, t in zip(points, runs)])
+                                each=[dict(k=int(k), **t) for k, t in zip(POINTS, runs)])
     timings = dict(new_point=summary(new), cached_point=summary(cached), drag=drag)
     results = project_home() / "build" / "results"
     results.mkdir(parents=True, exist_ok=True)

@@ -6,38 +6,25 @@ itself (accuracy, digits broken and fixed), that every picture is shown at its C
 per-layer sliders work. Then it runs the app's notebook (app/explorer.ipynb) in the same JupyterLab
 and drives the controls notebook 02 does not offer: criterion, repair, pin, per-layer fill, fine-tune.
 Runs last in `make test` (after nbmake has trained and cached the baseline).
-Skips with a clear reason where /usr/bin/chromium or Playwright is missing.
+Skips with a clear reason where /usr/bin/chromium or Playwright is missing. The servers, the routes and
+the test's own numbers for a setting are shared with tests/test_app.py through tests/conftest.py.
 Nothing is left running and no request leaves 127.0.0.1. Screenshots go to
 build/screenshots/.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from helpers.config import project_home, series_seed
+from conftest import (APP, ARGS, CHROMIUM, NOTEBOOK, expected, layer_names, only_local,  # noqa: F401 (tests/ is on
+                      set_by_typing, state)  # sys.path; ARGS, CHROMIUM and only_local: test_site.py imports them here)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-NOTEBOOK = "02_weight_pruning.ipynb"
-APP = "explorer.ipynb"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 BADGE_HOSTS = {"colab.research.google.com", "mybinder.org"}
 IMAGE_HASH = """async (img) => {
     const bytes = await (await fetch(img.src)).arrayBuffer();
@@ -46,115 +33,17 @@ IMAGE_HASH = """async (img) => {
 }"""
 
 
-def stop(server: subprocess.Popen, timeout: float = 10) -> None:
-    """End a server started with start_new_session=True, and everything it started: TERM, then KILL."""
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
-def only_local(outside: list):
-    """A Playwright route handler that lets requests to 127.0.0.1 (and data:, about:) through and aborts any other,
-    recording its URL in `outside`."""
-    def route(route):
-        where = urlparse(route.request.url)
-        if where.hostname == "127.0.0.1" or where.scheme not in ("http", "https", "ws", "wss"):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-    return route
-
-
-def wait_until_up(server: subprocess.Popen, status_url: str, log: Path, timeout: float = 60) -> None:
-    """Wait until `status_url` answers with HTTP 200; raise with the end of the server's log if it never does."""
-    deadline = time.time() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(status_url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            if server.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"the server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.3)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def jupyterlab(tmp_path):
-    """JupyterLab serving a temporary copy of notebook 02; yields (url, token); always shut down."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: install it (Debian: apt-get install chromium) to run the browser test")
-    pytest.importorskip("playwright.sync_api", reason="the Python package playwright is not installed")
-    root = tmp_path / "notebooks"
-    root.mkdir()
-    shutil.copy(project_home() / "notebooks" / NOTEBOOK, root / NOTEBOOK)
-    shutil.copy(project_home() / "app" / APP, root / APP)  # the explorer with every control, as a notebook
-    home = tmp_path / "jupyter"
-    settings = home / "settings"
-    for path, content in [
-        ("@jupyterlab/apputils-extension/notification.jupyterlab-settings", {"fetchNews": "false", "checkForUpdates": False}),
-        ("@jupyterlab/notebook-extension/tracker.jupyterlab-settings", {"windowingMode": "none"}),
-    ]:
-        (settings / path).parent.mkdir(parents=True, exist_ok=True)
-        (settings / path).write_text(json.dumps(content))
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-           "IPYTHONDIR": str(home / "ipython"), "MPLCONFIGDIR": str(home / "mpl")}
-    port, token = free_port(), secrets.token_hex(16)
-    log = open(tmp_path / "jupyterlab.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(server, f"{url}/api/status?token={token}", tmp_path / "jupyterlab.log")
-        yield url, token
-    finally:
-        try:
-            request = urllib.request.Request(f"{url}/api/shutdown", method="POST",
-                                             headers={"Authorization": f"token {token}"})
-            urllib.request.urlopen(request, timeout=5)
-            server.wait(timeout=20)
-        except Exception:
-            pass
-        stop(server)
-        log.close()
-
-
 def expected_accuracy(k: int | tuple[int, ...]) -> str:
     """The test's own computation of the accuracy the explorer must show at k (weight pruning, layer-wise; a tuple
     gives one k per hidden layer)."""
-    from helpers.data import load_mnist
-    from helpers.pruning import apply_masks, prunable_layers, rank
-    from helpers.training import baseline, evaluate
-    _, _, test = load_mnist()
-    net, _ = baseline(seed=series_seed(), progress=False)
-    ks = dict(zip(prunable_layers(net), k)) if isinstance(k, tuple) else k
-    return f"{100 * evaluate(apply_masks(net, rank(net, 'weight').masks(ks)), test):.2f}"
+    return expected("weight", dict(zip(layer_names(), k)) if isinstance(k, tuple) else k)
 
 
 def expected_changes(k: int) -> tuple[int, int]:
     """The test's own count of the test digits that weight pruning at k breaks (right -> wrong) and fixes."""
     import torch
-    from helpers.data import load_mnist
     from helpers.pruning import prune
-    from helpers.training import baseline
-    _, _, test = load_mnist()
-    net, _ = baseline(seed=series_seed(), progress=False)
+    net, test, _ = state()
     with torch.no_grad():
         before, after = net(test.images).argmax(1), prune(net, k, "weight")(test.images).argmax(1)
     right_before, right_after = before == test.labels, after == test.labels
@@ -176,16 +65,14 @@ def check_layout(page):
     assert max(starts.values()) - min(starts.values()) <= 3, f"controls do not line up: {starts}"
 
 
-def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+def test_explorer_in_jupyterlab(jupyterlab, tmp_path, shots):
+    from playwright.sync_api import sync_playwright
 
     url, token = jupyterlab
-    shots = project_home() / "build" / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
     started = time.time()
     blocked, errors = [], []
 
-    def only_local(route):
+    def only_local_or_record(route):
         if urlparse(route.request.url).hostname == "127.0.0.1":
             route.continue_()
         else:
@@ -197,75 +84,16 @@ def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
             str(tmp_path / "chromium"), executable_path=str(CHROMIUM), headless=True, args=ARGS,
             viewport={"width": 1400, "height": 1800})  # tall enough for the whole explorer
         try:
-            context.route("**/*", only_local)
+            context.route("**/*", only_local_or_record)
             page = context.new_page()
             page.on("pageerror", lambda error: errors.append(str(error)))
             run_all(page, f"{url}/lab/tree/{NOTEBOOK}?token={token}")
             explorer = page.locator(".pm-explorer")
             explorer.wait_for(timeout=600_000)  # the notebook's cells before it take minutes on 2 busy cores
             wait_until_all_ran(page)
-
-            outputs = page.locator(".jp-OutputArea").all_inner_texts()
-            for text in outputs:
-                for bad in ("Error displaying widget", "Loading widget", "VBox(children=", "IntSlider(value="):
-                    assert bad not in text, f"widget did not render: {bad!r} in an output"
-            readout = page.locator(".pm-readout")
-            expect(readout.locator(".pm-k-shown")).to_have_text("0")
-            histogram = page.locator(".pm-histograms img, img.pm-histograms").first
-            first_image = settle(page, histogram)
-            explorer.screenshot(path=str(shots / "explorer_k0.png"))
-            check_layout(page)
-
-            # 1. the keyboard: focus the handle, three presses of the right arrow
-            slider = page.locator(".pm-k")
-            slider.locator(".noUi-handle").focus()
-            for _ in range(3):
-                page.keyboard.press("ArrowRight")
-            check_point(page, 3, readout)
-
-            # 2. dragging the handle to about 80% of the track
-            track = slider.locator(".noUi-target").bounding_box()
-            handle = slider.locator(".noUi-handle").bounding_box()
-            page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
-            page.mouse.down()
-            page.mouse.move(track["x"] + 0.8 * track["width"], track["y"] + track["height"] / 2, steps=10)
-            page.mouse.up()
-            dragged = int(slider.locator(".widget-readout").inner_text())
-            assert 70 <= dragged <= 90, f"drag to 80% of the track gave k = {dragged}"
-            check_point(page, dragged, readout)
-
-            # 3. typing an exact value into the readout
-            set_by_typing(page, slider, "95")
-            check_point(page, 95, readout)
-            breaks, fixes = expected_changes(95)
-            expect(readout.locator(".pm-breaks")).to_have_text(str(breaks))
-            expect(readout.locator(".pm-fixes")).to_have_text(str(fixes))
-            k95_image = settle(page, histogram)
-            check_layout(page)
-            assert k95_image != first_image, "the histogram did not change between k = 0 and k = 95"
-            explorer.screenshot(path=str(shots / "explorer_k95.png"))
-            page.screenshot(path=str(shots / "notebook_02.png"), full_page=False)
-
-            # a value out of range typed into the readout is clamped, without an error in the notebook
-            set_by_typing(page, slider, "250")
-            check_point(page, 99, readout)
-
-            # back to 0: the very same picture as at the start
-            set_by_typing(page, slider, "0")
-            check_point(page, 0, readout)
-            assert settle(page, histogram) == first_image
-
-            # one k per hidden layer: the sliders start at the main k; notebook 02 gives no validation split and no
-            # training split, so the fill and the fine-tune are there but disabled
-            page.locator(".pm-per-layer input[type=checkbox]").check()
-            set_by_typing(page, page.locator(".pm-layer-k2"), "90")
-            expect(readout).to_contain_text("layer 0: 0% · layer 2: 90% · layer 4: 0% · layer 6: 0%", timeout=30_000)
-            expect(readout.locator(".pm-accuracy")).to_have_text(expected_accuracy((0, 90, 0, 0)), timeout=30_000)
-            expect(page.locator("button.pm-fill")).to_be_disabled()
-            expect(page.locator("button.pm-fine-tune")).to_be_disabled()
-            page.locator(".pm-per-layer input[type=checkbox]").uncheck()
-            check_point(page, 0, readout)
-
+            first_image = the_widgets_rendered(page, explorer, shots)
+            keyboard_drag_and_typing(page, explorer, first_image, shots)
+            one_k_per_layer_in_notebook_02(page)
             every_control_in_a_notebook(context.new_page(), f"{url}/lab/tree/{APP}?token={token}", shots)
             assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
         except Exception:
@@ -279,6 +107,85 @@ def test_explorer_in_jupyterlab(jupyterlab, tmp_path):
     unexpected = [u for u in blocked if urlparse(u).hostname not in BADGE_HOSTS]
     assert not unexpected, f"requests tried to leave 127.0.0.1: {unexpected}"
     assert time.time() - started < 900
+
+
+def the_widgets_rendered(page, explorer, shots: Path) -> str:
+    """Every output rendered as widgets, at k = 0, laid out; return the hash of the first histogram."""
+    from playwright.sync_api import expect
+    outputs = page.locator(".jp-OutputArea").all_inner_texts()
+    for text in outputs:
+        for bad in ("Error displaying widget", "Loading widget", "VBox(children=", "IntSlider(value="):
+            assert bad not in text, f"widget did not render: {bad!r} in an output"
+    expect(page.locator(".pm-readout .pm-k-shown")).to_have_text("0")
+    first_image = settle(page, histogram_of(page))
+    explorer.screenshot(path=str(shots / "explorer_k0.png"))
+    check_layout(page)
+    return first_image
+
+
+def histogram_of(page):
+    return page.locator(".pm-histograms img, img.pm-histograms").first
+
+
+def keyboard_drag_and_typing(page, explorer, first_image: str, shots: Path) -> None:
+    """The main slider by the keyboard, by dragging its handle and by typed values (one out of range), each with
+    the test's own accuracy; back at k = 0, the very same picture as at the start."""
+    from playwright.sync_api import expect
+    readout, histogram = page.locator(".pm-readout"), histogram_of(page)
+
+    # 1. the keyboard: focus the handle, three presses of the right arrow
+    slider = page.locator(".pm-k")
+    slider.locator(".noUi-handle").focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    check_point(page, 3, readout)
+
+    # 2. dragging the handle to about 80% of the track
+    track = slider.locator(".noUi-target").bounding_box()
+    handle = slider.locator(".noUi-handle").bounding_box()
+    page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(track["x"] + 0.8 * track["width"], track["y"] + track["height"] / 2, steps=10)
+    page.mouse.up()
+    dragged = int(slider.locator(".widget-readout").inner_text())
+    assert 70 <= dragged <= 90, f"drag to 80% of the track gave k = {dragged}"
+    check_point(page, dragged, readout)
+
+    # 3. typing an exact value into the readout
+    set_by_typing(page, slider, "95")
+    check_point(page, 95, readout)
+    breaks, fixes = expected_changes(95)
+    expect(readout.locator(".pm-breaks")).to_have_text(str(breaks))
+    expect(readout.locator(".pm-fixes")).to_have_text(str(fixes))
+    k95_image = settle(page, histogram)
+    check_layout(page)
+    assert k95_image != first_image, "the histogram did not change between k = 0 and k = 95"
+    explorer.screenshot(path=str(shots / "explorer_k95.png"))
+    page.screenshot(path=str(shots / "notebook_02.png"), full_page=False)
+
+    # a value out of range typed into the readout is clamped, without an error in the notebook
+    set_by_typing(page, slider, "250")
+    check_point(page, 99, readout)
+
+    # back to 0: the very same picture as at the start
+    set_by_typing(page, slider, "0")
+    check_point(page, 0, readout)
+    assert settle(page, histogram) == first_image
+
+
+def one_k_per_layer_in_notebook_02(page) -> None:
+    """One k per hidden layer: the sliders start at the main k; notebook 02 gives no validation split and no
+    training split, so the fill and the fine-tune are there but disabled."""
+    from playwright.sync_api import expect
+    readout = page.locator(".pm-readout")
+    page.locator(".pm-per-layer input[type=checkbox]").check()
+    set_by_typing(page, page.locator(".pm-layer-k2"), "90")
+    expect(readout).to_contain_text("layer 0: 0% · layer 2: 90% · layer 4: 0% · layer 6: 0%", timeout=30_000)
+    expect(readout.locator(".pm-accuracy")).to_have_text(expected_accuracy((0, 90, 0, 0)), timeout=30_000)
+    expect(page.locator("button.pm-fill")).to_be_disabled()
+    expect(page.locator("button.pm-fine-tune")).to_be_disabled()
+    page.locator(".pm-per-layer input[type=checkbox]").uncheck()
+    check_point(page, 0, readout)
 
 
 def run_all(page, address: str) -> None:
@@ -302,8 +209,6 @@ def every_control_in_a_notebook(page, address: str, shots: Path) -> None:
     criterion, the repair and the per-layer fill, each checked against the test's own accuracy; the pin against the
     readout it pinned; the fine-tune against the one-shot accuracy and the difference printed."""
     from playwright.sync_api import expect
-    from test_app import expected, state  # tests/ is on sys.path
-    from helpers.pruning import prunable_layers
     run_all(page, address)
     page.locator(".pm-explorer").wait_for(timeout=300_000)
     readout, accuracy = page.locator(".pm-readout"), page.locator(".pm-readout .pm-accuracy")
@@ -321,7 +226,7 @@ def every_control_in_a_notebook(page, address: str, shots: Path) -> None:
     page.locator("button.pm-fill").click()  # filled from the sensitivity curves for k = 90
     expect(readout).not_to_contain_text("layer 0: 90% · layer 2: 90% · layer 4: 90% · layer 6: 90%", timeout=60_000)
     expect(readout.locator(".pm-k-shown")).to_have_text("90.0", timeout=30_000)
-    names = list(prunable_layers(state()[0]))
+    names = layer_names()
     filled = [float(page.locator(f".pm-layer-k{i} .widget-readout").inner_text()) for i in range(1, 5)]
     expect(readout).to_contain_text(" · ".join(f"layer {name}: {k:g}%" for name, k in zip(names, filled)))
     expect(accuracy).to_have_text(expected("weight", dict(zip(names, filled)), "wanda"), timeout=30_000)

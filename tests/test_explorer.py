@@ -1,7 +1,15 @@
-"""The explorer driven from Python: numbers equal sweep()'s, pictures change, the network is untouched."""
+"""The explorer driven from Python: numbers equal sweep()'s, pictures change, the network is untouched.
 
+Every test builds the explorer it drives (`make`); the trained network and the splits are shared and never
+modified (`trained` keeps a copy of its weights to check that). The engine, the readout and the setting are tested
+without widgets in tests/test_explorer_engine.py.
+"""
+
+import asyncio
 import io
+import threading
 
+import ipywidgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -9,55 +17,97 @@ import torch
 import traitlets
 from PIL import Image
 
-from helpers import explorer as explorer_module
+import helpers.explorer as explorer_module
+from helpers.criteria import CRITERIA, DATA_AWARE
 from helpers.data import Split
-from helpers.experiments import sweep
-from helpers.explorer import (CSS_DPI, DEVICE_PIXEL_RATIO, HISTOGRAMS_WIDTH, ChangedDigit, classify_changes, explore,
-                              pick_shown, png_size, render, show_png)
+from helpers.experiments import FINE_TUNE, SENSITIVITY_KS, allocate, fine_tune, sensitivity, sweep
+from helpers.explorer import (CSS_DPI, DEVICE_PIXEL_RATIO, HISTOGRAMS_WIDTH, ChangedDigit, Explorer, explore,
+                              png_size, render, show_png)
+from helpers.explorer.engine import Engine
+from helpers.explorer.figures import CurveFigure
+from helpers.explorer.panel import Controls
 from helpers.model import linear_layers, make_mlp
-from helpers.pruning import compression, prune
+from helpers.pruning import apply_masks, compression, masks_for, prune, rank
+from helpers.repair import repair
+from helpers.training import evaluate, fit
 
 
 @pytest.fixture(scope="module")
-def setting():
+def trained():
+    """A small trained network, its test split and a copy of its weights (to check that nothing changes them)."""
     torch.manual_seed(0)
     net = make_mlp((64, 32), inputs=784, classes=10)
     generator = torch.Generator().manual_seed(1)
     test = Split(torch.randn(300, 784, generator=generator), torch.randint(0, 10, (300,), generator=generator))
-    # train briefly so that pruning changes predictions
-    from helpers.training import fit
-    fit(net, test, epochs=3, lr=0.05, batch_size=50, progress=False)
-    before = {name: t.clone() for name, t in net.state_dict().items()}
-    return net, test, before, explore(net, test)
+    fit(net, test, epochs=3, lr=0.05, batch_size=50, progress=False)  # briefly, so that pruning changes predictions
+    return net, test, {name: t.clone() for name, t in net.state_dict().items()}
 
 
-@pytest.mark.parametrize("method, k", [("weight", 50), ("weight", 90), ("unit", 60), ("unit", 90), ("weight", 97)])
-def test_numbers_equal_sweep(setting, method, k):
-    net, test, _, explorer = setting
-    explorer.method = method
-    explorer.k = k
-    expected = sweep(net, test, ks=[k], methods=[method]).iloc[0]
-    assert explorer.result.k == k and explorer.result.method == method
-    assert explorer.result.accuracy == pytest.approx(expected["accuracy"], abs=1e-9)
-    assert explorer.result.weights_kept == expected["weights_kept"]
-    assert explorer.result.compression == pytest.approx(expected["compression"], rel=1e-12)
-    assert explorer.result.compression == pytest.approx(compression(prune(net, k, method)), rel=1e-12)
-    readout = explorer.readout.value
-    assert f"{100 * expected['accuracy']:.2f}</b>%" in readout
-    assert f"<span class='pm-kept'>{expected['weights_kept']:,}</span>" in readout
-    assert f"<span class='pm-compression'>{expected['compression']:.1f}</span>x" in readout
-    assert f"on the {len(test):,} test images" in readout
-    # fixed minus broken digits is the change in right answers that the accuracy shows
-    changes = explorer.result.changes
-    right = round(expected["accuracy"] * len(test)) - round(explorer.baseline_accuracy * len(test))
-    assert changes["fix"] - changes["break"] == right
-    assert f"<span class='pm-breaks'>{changes['break']}</span>" in readout
-    assert f"<span class='pm-fixes'>{changes['fix']}</span>" in readout
+@pytest.fixture(scope="module")
+def calibration():
+    """Calibration images with labels (a Split): every criterion and the repair."""
+    return Split(torch.randn(256, 784, generator=torch.Generator().manual_seed(2)), torch.zeros(256).long())
 
 
-def test_global_scope_differs_from_layer_scope(setting):
-    net, test, _, explorer = setting
-    explorer.method, explorer.k = "weight", 90
+@pytest.fixture(scope="module")
+def validation():
+    return Split(torch.randn(200, 784, generator=torch.Generator().manual_seed(3)),
+                 torch.randint(0, 10, (200,), generator=torch.Generator().manual_seed(4)))
+
+
+@pytest.fixture
+def make(trained):
+    """Build an explorer of the trained network on its test split: make(**explore's keyword arguments)."""
+    net, test, before = trained
+    yield lambda **kwargs: explore(net, test, **kwargs)
+    assert_untouched(trained)
+
+
+def assert_untouched(trained):
+    net, _, before = trained
+    for name, t in net.state_dict().items():
+        assert torch.equal(t, before[name])
+
+
+def from_browser(slider, value):
+    """Set a slider the way a value from the browser arrives (ipywidgets' set_state, with the property locked)."""
+    slider.set_state({"value": value})
+
+
+def decode(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+
+
+# --- the numbers shown ---------------------------------------------------------------------------------------------
+
+def test_numbers_equal_sweep(trained, make):
+    net, test, _ = trained
+    explorer = make()
+    for method, k in [("weight", 50), ("weight", 90), ("unit", 60), ("unit", 90), ("weight", 97)]:
+        explorer.method = method
+        explorer.k = k
+        expected = sweep(net, test, ks=[k], methods=[method]).iloc[0]
+        assert explorer.result.k == k and explorer.result.method == method
+        assert explorer.result.accuracy == pytest.approx(expected["accuracy"], abs=1e-9)
+        assert explorer.result.weights_kept == expected["weights_kept"]
+        assert explorer.result.compression == pytest.approx(expected["compression"], rel=1e-12)
+        assert explorer.result.compression == pytest.approx(compression(prune(net, k, method)), rel=1e-12)
+        readout = explorer.readout.value
+        assert f"{100 * expected['accuracy']:.2f}</b>%" in readout
+        assert f"<span class='pm-kept'>{expected['weights_kept']:,}</span>" in readout
+        assert f"<span class='pm-compression'>{expected['compression']:.1f}</span>x" in readout
+        assert f"on the {len(test):,} test images" in readout
+        # fixed minus broken digits is the change in right answers that the accuracy shows
+        changes = explorer.result.changes
+        right = round(expected["accuracy"] * len(test)) - round(explorer.baseline_accuracy * len(test))
+        assert changes["fix"] - changes["break"] == right
+        assert f"<span class='pm-breaks'>{changes['break']}</span>" in readout
+        assert f"<span class='pm-fixes'>{changes['fix']}</span>" in readout
+
+
+def test_global_scope_differs_from_layer_scope(trained, make):
+    net, test, _ = trained
+    explorer = make(k=90)
     explorer.scope = "global"
     expected = sweep(net, test, ks=[90], methods=["weight"], scope="global").iloc[0]
     assert explorer.result.scope == "global"
@@ -65,31 +115,20 @@ def test_global_scope_differs_from_layer_scope(setting):
     # one global threshold prunes each layer by its own share: the pixel map's title gives layer 0's
     _, first = linear_layers(prune(net, 90, "weight", scope="global"))[0]
     first = first.weight
-    assert explorer._pixel_axis.get_title().startswith(f"pixels read, layer 0 at {100 * (first == 0).float().mean():.1f}%")
+    title = explorer.figures.pixels.axis.get_title()
+    assert title.startswith(f"pixels read, layer 0 at {100 * (first == 0).float().mean():.1f}%")
     explorer.scope, explorer.k = "layer", 89  # a point not drawn before (the cache keeps the pictures drawn)
-    assert explorer._pixel_axis.get_title().startswith("pixels read, k = 89%")
+    assert explorer.figures.pixels.axis.get_title().startswith("pixels read, k = 89%")
 
 
-def test_units_alive_are_exact(setting):
-    _, _, _, explorer = setting
-    explorer.method, explorer.k = "unit", 75
+def test_units_alive_are_exact(make):
+    explorer = make(method="unit", k=75)
     assert explorer.result.units_alive == {"0": 16, "2": 8, "4": 10}
 
 
-def test_images_change_with_k_and_come_back_identical(setting):
-    _, _, _, explorer = setting
-    explorer.method, explorer.k = "weight", 10
-    first = explorer.histograms.value, explorer.pixels.value, explorer.readout.value
-    explorer.k = 95
-    assert explorer.histograms.value != first[0] and explorer.pixels.value != first[1]
-    assert explorer.readout.value != first[2]
-    explorer.k = 10
-    assert (explorer.histograms.value, explorer.pixels.value, explorer.readout.value) == first
-
-
-def test_changed_digits_are_those_whose_prediction_changed(setting):
-    net, test, _, explorer = setting
-    explorer.method, explorer.k = "unit", 95
+def test_changed_digits_are_those_whose_prediction_changed(trained, make):
+    net, test, _ = trained
+    explorer = make(method="unit", k=95)
     with torch.no_grad():
         before, after = net(test.images).argmax(1), prune(net, 95, "unit")(test.images).argmax(1)
     changed = (before != after).nonzero().flatten().tolist()
@@ -141,45 +180,37 @@ def test_fixes_and_breaks_on_a_net_with_known_predictions():
     assert "<span class='pm-fixes'>1</span> fixed" in tiny.readout.value
 
 
-def test_classify_changes_partitions_the_changed_predictions():
-    generator = torch.Generator().manual_seed(0)
-    labels, before, after = (torch.randint(0, 4, (2000,), generator=generator) for _ in range(3))
-    kinds = classify_changes(labels, before, after)
-    everything = torch.cat(list(kinds.values()))
-    assert len(everything) == len(set(everything.tolist()))  # no index in two kinds
-    assert set(everything.tolist()) == set((before != after).nonzero().flatten().tolist())
-    assert (before[kinds["break"]] == labels[kinds["break"]]).all()
-    assert (after[kinds["fix"]] == labels[kinds["fix"]]).all()
-    assert len(kinds["fix"]) - len(kinds["break"]) == int((after == labels).sum() - (before == labels).sum())
-    with pytest.raises(ValueError, match="one length"):
-        classify_changes(labels, before, after[:-1])
+def test_ten_changes_in_a_row_end_in_the_state_of_the_last(trained, make):
+    net, test, _ = trained
+    explorer = make()
+    for k in (5, 93, 41, 77, 12, 99, 64, 30, 88, 71):
+        explorer.k = k
+    assert explorer.result.k == 71 and "k = <span class='pm-k-shown'>71</span>%" in explorer.readout.value
+    expected = evaluate(prune(net, 71, "weight"), test)
+    assert f"{100 * expected:.2f}" in explorer.readout.value
 
 
-@pytest.mark.parametrize("breaks, fixes, others, expected", [
-    (10, 10, 10, ["break"] * 4 + ["fix"] * 4),  # both kinds, half and half
-    (10, 1, 10, ["break"] * 7 + ["fix"]),  # too few fixes: breaks fill in
-    (2, 10, 0, ["break"] * 2 + ["fix"] * 6),  # too few breaks: fixes fill in
-    (1, 1, 10, ["break", "fix"] + ["other"] * 6),  # then the others
-    (0, 0, 0, []),
-])
-def test_pick_shown_balances_breaks_and_fixes(breaks, fixes, others, expected):
-    changes = {"break": torch.arange(breaks), "fix": 100 + torch.arange(fixes), "other": 200 + torch.arange(others)}
-    shown = pick_shown(changes, 8)
-    assert [kind for _, kind in shown] == expected
-    for kind in ("break", "fix", "other"):  # the first of each kind, in order
-        indices = [i for i, shown_kind in shown if shown_kind == kind]
-        assert indices == changes[kind][:len(indices)].tolist()
+def test_the_network_is_untouched_by_every_control(trained, make, calibration, validation):
+    explorer = make(calibration=calibration, validation=validation)
+    for name, value in [("k", 90), ("scope", "global"), ("criterion", "wanda"), ("repair", True), ("method", "unit"),
+                        ("criterion", "taylor"), ("per_layer", True), ("layer_k", {"0": 80, "2": 30})]:
+        setattr(explorer, name, value)
+    explorer.fill()
+    assert_untouched(trained)  # and again after the test, as after every test that makes an explorer
 
 
-def test_network_is_untouched(setting):
-    net, _, before, _ = setting
-    for name, t in net.state_dict().items():
-        assert torch.equal(t, before[name])
+# --- the controls ----------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def controls(trained):
+    """The widgets alone, as the explorer lays them out (no network is evaluated)."""
+    net = trained[0]
+    return Controls(dict(linear_layers(net)[:-1]), "weight", 0, lambda method, scope: list(CRITERIA[method]),
+                    calibration=False, train=False, validation=False)
 
 
-def test_invalid_values_are_refused_or_clamped(setting):
-    _, _, _, explorer = setting
-    explorer.method, explorer.k = "weight", 40
+def test_invalid_values_are_refused_or_clamped(make):
+    explorer = make(k=40)
     explorer.k = 150
     assert explorer.k == 99 and explorer.result.k == 99
     explorer.k = -5
@@ -191,40 +222,46 @@ def test_invalid_values_are_refused_or_clamped(setting):
     assert explorer.k == 0 and explorer.method == "weight" and explorer.result.k == 0
 
 
-def test_the_sliders_send_values_while_dragged(setting):
-    _, _, _, explorer = setting
-    assert explorer.k_slider.continuous_update is True and (explorer.k_slider.min, explorer.k_slider.max) == (0, 99)
-    for slider in explorer.layer_sliders.values():  # finer, and further: the fill's allocation needs both
+def test_the_sliders_send_values_while_dragged(controls):
+    assert controls.k_slider.continuous_update is True and (controls.k_slider.min, controls.k_slider.max) == (0, 99)
+    assert list(controls.layer_sliders) == ["0", "2"]
+    for slider in controls.layer_sliders.values():  # finer, and further: the fill's allocation needs both
         assert slider.continuous_update is True and (slider.min, slider.max, slider.step) == (0, 99.9, 0.1)
 
 
-def test_scope_is_disabled_for_unit_pruning(setting):
-    _, _, _, explorer = setting
-    explorer.method = "unit"
-    assert explorer.scope_buttons.disabled
-    explorer.method = "weight"
-    assert not explorer.scope_buttons.disabled
-
-
-def test_css_classes_for_browser_tests(setting):
-    _, _, _, explorer = setting
-    classes = {c for w in (explorer.k_slider, explorer.method_buttons, explorer.scope_buttons,
-                           explorer.criterion_dropdown, explorer.repair_box, explorer.pin_button, explorer.readout,
-                           explorer.pinned_readout, explorer.histograms, explorer.pixels, explorer.digits,
-                           explorer.curve_image)
+def test_css_classes_for_browser_tests(controls):
+    classes = {c for w in (controls.k_slider, controls.method_buttons, controls.scope_buttons,
+                           controls.criterion_dropdown, controls.repair_box, controls.pin_button, controls.readout,
+                           controls.pinned_readout, controls.histograms, controls.pixels, controls.digits,
+                           controls.curve_image)
                for c in w._dom_classes}
     assert classes == {"pm-k", "pm-method", "pm-scope", "pm-criterion", "pm-repair", "pm-pin", "pm-readout", "pm-pinned",
                        "pm-histograms", "pm-pixels", "pm-digits", "pm-curve"}
-    others = [(explorer.per_layer_box, "pm-per-layer"), (explorer.fill_button, "pm-fill"),
-              (explorer.fine_tune_button, "pm-fine-tune"), (explorer.cancel_button, "pm-cancel"),
-              (explorer.progress, "pm-progress"), (explorer.tune_status, "pm-tune-status")]
+    others = [(controls.per_layer_box, "pm-per-layer"), (controls.fill_button, "pm-fill"),
+              (controls.fine_tune_button, "pm-fine-tune"), (controls.cancel_button, "pm-cancel"),
+              (controls.progress, "pm-progress"), (controls.tune_status, "pm-tune-status")]
     assert all(css in widget._dom_classes for widget, css in others)
-    for i, slider in enumerate(explorer.layer_sliders.values(), start=1):
+    for i, slider in enumerate(controls.layer_sliders.values(), start=1):
         assert {"pm-layer-k", f"pm-layer-k{i}"} <= set(slider._dom_classes)
+    assert "pm-explorer" in controls.panel._dom_classes
 
 
-def decode(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+def test_controls_share_one_label_column(controls):
+    widths = {control.style.description_width for control in
+              (controls.k_slider, controls.method_buttons, controls.scope_buttons)}
+    assert len(widths) == 1 and widths != {""}
+
+
+# --- the pictures ----------------------------------------------------------------------------------------------------
+
+def test_images_change_with_k_and_come_back_identical(make):
+    explorer = make(k=10)
+    first = explorer.histograms.value, explorer.pixels.value, explorer.readout.value
+    explorer.k = 95
+    assert explorer.histograms.value != first[0] and explorer.pixels.value != first[1]
+    assert explorer.readout.value != first[2]
+    explorer.k = 10
+    assert (explorer.histograms.value, explorer.pixels.value, explorer.readout.value) == first
 
 
 def test_pngs_are_rendered_for_the_device_pixel_ratio():
@@ -232,30 +269,28 @@ def test_pngs_are_rendered_for_the_device_pixel_ratio():
     png = render(figure)
     assert png_size(png) == (3 * CSS_DPI * DEVICE_PIXEL_RATIO, 2 * CSS_DPI * DEVICE_PIXEL_RATIO)
     assert decode(png).shape == (2 * CSS_DPI * DEVICE_PIXEL_RATIO, 3 * CSS_DPI * DEVICE_PIXEL_RATIO, 3)
-    image = explorer_module.widgets.Image(format="png")
+    image = ipywidgets.Image(format="png")
     show_png(image, png)
     assert image.width == str(3 * CSS_DPI)  # shown at its CSS size: DEVICE_PIXEL_RATIO pixels per CSS pixel
     with pytest.raises(ValueError, match="not a PNG"):
         png_size(b"GIF89a" + bytes(30))
 
 
-def test_explorer_images_are_shown_at_their_css_size(setting):
-    _, _, _, explorer = setting
-    explorer.method, explorer.k = "weight", 60
+def test_explorer_images_are_shown_at_their_css_size(make):
+    explorer = make(k=60)
     for image in (explorer.histograms, explorer.pixels, explorer.digits, explorer.curve_image):
         width, height = png_size(image.value)
         assert int(image.width) * DEVICE_PIXEL_RATIO == width and image.layout.max_width == "100%"
     assert png_size(explorer.histograms.value)[0] == HISTOGRAMS_WIDTH * CSS_DPI * DEVICE_PIXEL_RATIO
 
 
-def test_redrawn_pictures_equal_a_full_drawing(setting):
+def test_redrawn_pictures_equal_a_full_drawing(make):
     """Blitting redraws only what changes: the result must be the picture a full drawing gives."""
-    net, _, _, explorer = setting
-    explorer.method, explorer.k = "weight", 10
+    explorer = make(k=10)
     first = decode(explorer.histograms.value)
     explorer.k = 93
-    for blitted, figure in [(explorer.histograms.value, explorer._histograms.figure),
-                            (explorer.curve_image.value, explorer._curve.figure)]:
+    for blitted, figure in [(explorer.histograms.value, explorer.figures.histograms.figure),
+                            (explorer.curve_image.value, explorer.figures.curve.figure)]:
         full = render(figure, close=False)
         assert png_size(full) == png_size(blitted)
         difference = np.abs(decode(full) - decode(blitted))
@@ -263,15 +298,16 @@ def test_redrawn_pictures_equal_a_full_drawing(setting):
     assert np.abs(first - decode(explorer.histograms.value)).mean() > 1  # while k changes the picture
 
 
-def test_the_legend_is_pasted_as_a_full_drawing_draws_it(setting):
+def test_the_legend_is_pasted_as_a_full_drawing_draws_it(trained):
     """The curve's legend is drawn once per set of texts and pasted after that: each must be the legend drawn now."""
-    _, _, _, explorer = setting
-    explorer.method, explorer.k = "weight", 10
+    net, test, _ = trained
+    engine = Engine(net, test)
+    curve = CurveFigure(engine.curve, engine.baseline_accuracy, 10)
     pictures = {}
     for estimated in (True, False, True, False):  # each set of texts twice: drawn, then pasted
-        explorer._place_marks(40, 0.9, pinned=False, estimated=estimated)
-        blitted, full = explorer._curve.png(), render(explorer._curve.figure, close=False)
-        box = explorer._curve.on_top.get_window_extent().padded(4)  # the legend with a margin, in pixels
+        curve.place_marks(40, 0.9, estimated=estimated)
+        blitted, full = curve.png(), render(curve.figure, close=False)
+        box = curve.redrawn.on_top.get_window_extent().padded(4)  # the legend with a margin, in pixels
         height = png_size(blitted)[1]
         rows, columns = slice(int(height - box.y1), int(height - box.y0)), slice(int(box.x0), int(box.x1))
         difference = np.abs(decode(full) - decode(blitted))[rows, columns]
@@ -279,180 +315,64 @@ def test_the_legend_is_pasted_as_a_full_drawing_draws_it(setting):
         pictures.setdefault(estimated, []).append(decode(blitted))
     assert all(np.array_equal(*twice) for twice in pictures.values())
     assert np.abs(pictures[True][0] - pictures[False][0]).mean() > 0.01  # "(≈, estimated)" shows
-    explorer.k = 11  # the marks back at the setting shown
 
 
-def test_ring_marks_the_point_under_the_curves(setting):
-    _, _, _, explorer = setting
-    explorer.method, explorer.k = "unit", 80
-    ring = explorer._now_ring
-    assert ring.get_xdata()[0] == 80 and ring.get_ydata()[0] == pytest.approx(100 * (1 - explorer.result.accuracy))
-    assert ring.get_markerfacecolor() == "none"  # hollow: the curve shows through it
-    curves = [line for line in explorer._curve_lines if len(line.get_xdata()) == len(explorer.curve) // 2]
-    assert len(curves) == 2 and all(line.get_zorder() > ring.get_zorder() for line in curves)  # drawn over it
-    assert explorer._now_line.get_xdata()[0] == 80
+def test_ring_marks_the_point_under_the_curves(make):
+    explorer = make(method="unit", k=80)
+    curve = explorer.figures.curve
+    assert curve.ring.get_xdata()[0] == 80
+    assert curve.ring.get_ydata()[0] == pytest.approx(100 * (1 - explorer.result.accuracy))
+    assert curve.ring.get_markerfacecolor() == "none"  # hollow: the curve shows through it
+    curves = [line for line in curve.lines if len(line.get_xdata()) == len(explorer.curve) // 2]
+    assert len(curves) == 2 and all(line.get_zorder() > curve.ring.get_zorder() for line in curves)  # drawn over it
+    assert curve.now_line.get_xdata()[0] == 80
 
 
-def test_controls_share_one_label_column(setting):
-    _, _, _, explorer = setting
-    widths = {control.style.description_width for control in
-              (explorer.k_slider, explorer.method_buttons, explorer.scope_buttons)}
-    assert len(widths) == 1 and widths != {""}
+# --- the cache -------------------------------------------------------------------------------------------------------
 
-
-# --- criteria, repair, pin and the bounded cache ------------------------------------------------------------------
-
-from helpers.criteria import CRITERIA, DATA_AWARE  # noqa: E402
-from helpers.pruning import apply_masks, masks_for  # noqa: E402
-from helpers.repair import repair  # noqa: E402
-from helpers.training import evaluate  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def with_calibration(setting):
-    net, test, before, _ = setting
-    calibration = Split(torch.randn(256, 784, generator=torch.Generator().manual_seed(2)), torch.zeros(256).long())
-    return net, test, before, calibration, explore(net, test, calibration=calibration)
-
-
-def test_criteria_offered_follow_the_method_the_scope_and_the_data(setting, with_calibration):
-    _, _, _, plain = setting
-    _, _, _, _, explorer = with_calibration
-    plain.method, plain.scope = "weight", "layer"
-    assert list(plain.criterion_dropdown.options) == ["magnitude", "random"]  # no data: no data-aware criterion
-    explorer.method, explorer.scope = "weight", "layer"
-    assert list(explorer.criterion_dropdown.options) == ["magnitude", "random", "taylor", "obd", "wanda"]
-    images_only = explore(setting[0], setting[1], calibration=explorer._calibration)  # no labels: no Taylor
-    assert "taylor" not in images_only.criterion_dropdown.options and "wanda" in images_only.criterion_dropdown.options
-    explorer.scope = "global"
-    assert "lamp" in explorer.criterion_dropdown.options  # LAMP ranks across layers only
-    explorer.criterion = "lamp"
-    explorer.scope = "layer"  # no longer offered: back to the first criterion, in one update
-    assert explorer.criterion == "magnitude" and explorer.result.criterion == "magnitude"
-    explorer.method = "unit"
-    assert list(explorer.criterion_dropdown.options) == list(CRITERIA["unit"])
-    assert explorer.result.criterion == "l2"
-    explorer.method = "weight"
-
-
-@pytest.mark.parametrize("method, criterion, k", [("weight", "wanda", 90), ("weight", "random", 70),
-                                                  ("weight", "taylor", 90), ("unit", "activation", 60),
-                                                  ("unit", "l2_out", 80), ("unit", "taylor", 60)])
-def test_a_criterion_gives_the_accuracy_of_its_own_masks(with_calibration, method, criterion, k):
-    net, test, _, calibration, explorer = with_calibration
-    explorer.method, explorer.scope = method, "layer"
-    explorer.criterion = criterion
-    explorer.k = k
-    data = calibration if criterion in DATA_AWARE[method] else None  # a Split: Taylor uses its labels
-    expected = evaluate(apply_masks(net, masks_for(net, k, method, criterion=criterion, data=data)), test)
-    assert explorer.result.criterion == criterion and explorer.result.accuracy == expected
-
-
-def test_repair_gives_the_accuracy_of_the_repaired_network_and_touches_nothing(with_calibration):
-    net, test, before, calibration, explorer = with_calibration
-    explorer.method, explorer.scope, explorer.criterion, explorer.k = "weight", "layer", "magnitude", 95
-    one_shot = explorer.result.accuracy
-    explorer.repair = True
-    expected = evaluate(repair(net, prune(net, 95), calibration.images), test)
-    assert explorer.result.repaired and explorer.result.accuracy == pytest.approx(expected, abs=1 / len(test.labels))
-    assert explorer.result.accuracy != one_shot and "repaired" in explorer.readout.value
-    explorer.repair = False
-    assert explorer.result.accuracy == one_shot  # from the cache: the one-shot point is still the one-shot point
-    for name, t in net.state_dict().items():
-        assert torch.equal(t, before[name])
-
-
-def test_repair_without_calibration_is_disabled_and_refused(setting):
-    _, _, _, explorer = setting
-    assert explorer.repair_box.disabled
-    with pytest.raises(ValueError, match="calibration"):
-        explorer.point("weight", "layer", 90, repaired=True)
-
-
-def test_a_pinned_setting_stays_while_the_controls_move(with_calibration):
-    _, _, _, _, explorer = with_calibration
-    explorer.method, explorer.scope, explorer.criterion, explorer.repair, explorer.k = "weight", "layer", "magnitude", False, 90
-    unpinned_curve = explorer.curve_image.value
-    pinned = explorer.pin()
-    assert pinned == explorer.result and explorer.pin_button.description == "unpin"
-    assert explorer._pin_label.get_text() == "the pinned setting"
-    explorer.method, explorer.k = "unit", 50
-    assert explorer.pinned == pinned and explorer.result.method == "unit"
-    assert f"{100 * pinned.accuracy:.2f}" in explorer.pinned_readout.value
-    assert f"{100 * (explorer.result.accuracy - pinned.accuracy):+.2f}" in explorer.pinned_readout.value
-    # the paired test on the same images, against an independent count of the images only one of the two gets right
-    shown, pin = explorer.result.correct, pinned.correct
-    assert shown.float().mean().item() == pytest.approx(explorer.result.accuracy)
-    only_shown, only_pinned = int((shown & ~pin).sum()), int((pin & ~shown).sum())
-    z = (only_shown - only_pinned) / max(1, only_shown + only_pinned) ** 0.5
-    words = "higher" if z > 2 else "lower" if z < -2 else "too close to call"
-    assert f"<span class='pm-verdict'>{words}</span> (paired test: {only_shown} images right only now, {only_pinned} only pinned)" \
-        in explorer.pinned_readout.value
-    assert list(explorer._pin_mark.get_xdata()) == [90]  # the pin's mark on the curve, at its k
-    explorer.method, explorer.k = "weight", 90
-    assert explorer.curve_image.value != unpinned_curve  # the same point, now with the pin drawn
-    explorer.unpin()
-    assert explorer.pinned is None and explorer.pinned_readout.value == ""
-    assert explorer.curve_image.value == unpinned_curve
-    explorer.k = 87  # a point drawn now, with no pin: the legend does not promise a mark
-    assert explorer._pin_label.get_text() == "the pinned setting (none)"
-
-
-def test_the_cache_keeps_the_settings_shown_last(setting):
-    net, test, _, _ = setting
-    explorer = explorer_module.Explorer(net, test, cache_size=3)
+def test_the_cache_keeps_the_settings_shown_last(trained):
+    net, test, _ = trained
+    explorer = Explorer(net, test, cache_size=3)
     for k in (10, 20, 30, 40):
         explorer.k = k
-    assert [key[-1] for key in explorer._cache] == [20, 30, 40]  # k = 0 and 10 were shown longest ago
+    assert [setting.k for setting in explorer._cache] == [20, 30, 40]  # k = 0 and 10 were shown longest ago
     explorer.k = 20  # shown again: now the most recent
     explorer.k = 50
-    assert [key[-1] for key in explorer._cache] == [40, 20, 50]
+    assert [setting.k for setting in explorer._cache] == [40, 20, 50]
+    assert explorer._cache is explorer.engine.points  # the name benchmarks/explorer.py reads
     with pytest.raises(ValueError, match="cache_size"):
-        explorer_module.Explorer(net, test, cache_size=0)
+        Explorer(net, test, cache_size=0)
 
 
-def test_ten_changes_in_a_row_end_in_the_state_of_the_last(setting):
-    net, test, _, explorer = setting
-    explorer.method = "weight"
-    for k in (5, 93, 41, 77, 12, 99, 64, 30, 88, 71):
-        explorer.k = k
-    assert explorer.result.k == 71 and "k = <span class='pm-k-shown'>71</span>%" in explorer.readout.value
-    expected = evaluate(prune(net, 71, "weight"), test)
-    assert f"{100 * expected:.2f}" in explorer.readout.value
+# --- live dragging ---------------------------------------------------------------------------------------------------
 
-
-# --- live dragging, per-layer mode, fine-tuning ---------------------------------------------------------------------
-
-import asyncio  # noqa: E402
-import threading  # noqa: E402
-
-from helpers.experiments import FINE_TUNE, SENSITIVITY_KS, allocate, fine_tune, sensitivity  # noqa: E402
-from helpers.pruning import rank  # noqa: E402
-
-
-def from_browser(slider, value):
-    """Set a slider the way a value from the browser arrives (ipywidgets' set_state, with the property locked)."""
-    slider.set_state({"value": value})
-
-
-def test_dragging_shows_an_estimate_then_the_exact_figures(setting):
-    net, test, _, explorer = setting
-    explorer.method, explorer.per_layer, explorer.repair = "weight", False, False
-    explorer.k = 0
-
-    async def drag():
-        from_browser(explorer.k_slider, 61)  # the first value after a rest: exact at once
+def drag(explorer, values, rest=True):
+    """Send `values` from the browser in a running event loop, as a drag does; return what was shown meanwhile:
+    (the result after the first value, the readout and the result after the last, which pictures were dimmed,
+    seconds the values took)."""
+    async def move():
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        from_browser(explorer.k_slider, values[0])
         first = explorer.result
-        for k in (62, 63):  # values arriving while the handle moves
+        for k in values[1:]:
             from_browser(explorer.k_slider, k)
-        estimate_readout, shown = explorer.readout.value, explorer.result
-        dimmed = [("pm-stale" in image._dom_classes) for image in (explorer.histograms, explorer.pixels, explorer.digits)]
-        await asyncio.sleep(explorer_module.SETTLE_SECONDS * 4)  # the handle rests
-        return first, estimate_readout, shown, dimmed
+        took = loop.time() - started
+        readout, shown = explorer.readout.value, explorer.result
+        dimmed = [("pm-stale" in image._dom_classes) for image in (explorer.histograms, explorer.pixels,
+                                                                   explorer.digits)]
+        if rest:
+            await asyncio.sleep(explorer_module.SETTLE_SECONDS * 4)  # the handle rests
+        return first, readout, shown, dimmed, took
+    return asyncio.run(move())
 
-    first, estimate_readout, shown_while_dragging, dimmed = asyncio.run(drag())
+
+def test_dragging_shows_an_estimate_then_the_exact_figures(trained, make):
+    net, test, _ = trained
+    explorer = make()
+    first, estimate_readout, shown_while_dragging, dimmed, _ = drag(explorer, (61, 62, 63))
+    assert first.k == 61 and first.accuracy == evaluate(prune(net, 61, "weight"), test)  # after a rest: exact
     assert dimmed == [True, True, True]  # the pictures still show k = 61: dimmed while the readout estimates
-    assert first.k == 61 and first.accuracy == evaluate(prune(net, 61, "weight"), test)
     subset = explorer.estimate_indices
     assert len(subset) == min(explorer_module.ESTIMATE_IMAGES, len(test)) and len(set(subset.tolist())) == len(subset)
     pruned = prune(net, 63, "weight")
@@ -465,15 +385,23 @@ def test_dragging_shows_an_estimate_then_the_exact_figures(setting):
     assert "pm-accuracy" not in estimate_readout  # never taken for the exact figure
     assert "k = <span class='pm-k-shown'>63</span>%" in estimate_readout
     assert shown_while_dragging.k == 61  # the exact figures wait for the handle to rest
-    assert explorer.result.k == 63 and explorer.estimate is None  # then they come, for the last value
+    assert explorer.result.k == 63 and explorer.estimate is None  # the exact figures come, for the last value
     assert explorer.result.accuracy == evaluate(pruned, test)
     assert "pm-estimate" not in explorer.readout.value and "pm-accuracy" in explorer.readout.value
     assert not any("pm-stale" in image._dom_classes for image in (explorer.histograms, explorer.pixels, explorer.digits))
 
 
-def test_without_a_running_loop_or_from_python_every_change_is_exact(setting):
-    net, test, _, explorer = setting
-    explorer.method, explorer.per_layer = "weight", False
+def test_settle_shows_the_exact_figures_at_once(trained, make):
+    net, test, _ = trained
+    explorer = make()
+    drag(explorer, (40, 41, 42), rest=False)  # the loop ends before the handle rests: the estimate stays
+    assert explorer.estimate is not None and explorer.result.k == 40
+    assert explorer.settle().k == 42 and explorer.estimate is None and explorer._pending is None
+    assert explorer.result.accuracy == evaluate(prune(net, 42, "weight"), test)
+
+
+def test_without_a_running_loop_or_from_python_every_change_is_exact(make):
+    explorer = make()
     for k in (57, 56):  # no event loop (plain Python): exact at once, however quick
         from_browser(explorer.k_slider, k)
         assert explorer.result.k == k and explorer.estimate is None
@@ -485,9 +413,22 @@ def test_without_a_running_loop_or_from_python_every_change_is_exact(setting):
     assert asyncio.run(assign()) == 58
 
 
-def test_per_layer_ks_give_the_accuracy_of_their_own_masks(setting):
-    net, test, before, explorer = setting
-    explorer.method, explorer.scope = "weight", "global"
+def test_ten_values_from_the_browser_within_a_second_end_in_the_state_of_the_last(trained, make):
+    net, test, _ = trained
+    explorer = make(method="unit")
+    *_, took = drag(explorer, (12, 87, 33, 91, 5, 64, 48, 97, 21, 76))
+    assert took < 1
+    assert explorer.result.k == 76 and explorer.estimate is None and explorer._pending is None
+    assert explorer.result.accuracy == evaluate(prune(net, 76, "unit"), test)
+    assert "k = <span class='pm-k-shown'>76</span>%" in explorer.readout.value and "pm-accuracy" in explorer.readout.value
+
+
+# --- one k per layer and the fill ------------------------------------------------------------------------------------
+
+def test_per_layer_ks_give_the_accuracy_of_their_own_masks(trained, make):
+    net, test, _ = trained
+    explorer = make()
+    explorer.scope = "global"
     names = list(explorer.layer_sliders)
     explorer.k = 30
     explorer.per_layer = True
@@ -508,69 +449,70 @@ def test_per_layer_ks_give_the_accuracy_of_their_own_masks(setting):
     assert explorer.result.k == pytest.approx(100 * (round(0.9 * 64) + round(0.5 * 32)) / (64 + 32))
     with pytest.raises(ValueError, match="no hidden layer named"):
         explorer.layer_k = {"fc9": 10}
-    explorer.per_layer, explorer.method, explorer.scope = False, "weight", "layer"
-    for name, t in net.state_dict().items():
-        assert torch.equal(t, before[name])
+    explorer.per_layer, explorer.method = False, "weight"
+    assert explorer.scope == "global" and not explorer.scope_buttons.disabled  # the scope chosen comes back
+
+
+def allocation(table, sizes, k):
+    """The test's own allocation for k% pruned in all, to the sliders' step."""
+    return {name: round(10 * v) / 10 for name, v in allocate(table, sum(sizes) - round(k / 100 * sum(sizes))).items()}
 
 
 @pytest.mark.parametrize("method, k", [("unit", 70), ("weight", 95)])
-def test_fill_sets_the_sensitivity_allocation_and_the_main_slider_refills(setting, method, k):
-    net, test, _, _ = setting
-    validation = Split(torch.randn(200, 784, generator=torch.Generator().manual_seed(3)),
-                       torch.randint(0, 10, (200,), generator=torch.Generator().manual_seed(4)))
-    explorer = explore(net, test, validation=validation, method=method, k=k)
+def test_fill_sets_the_sensitivity_allocation_and_the_main_slider_refills(trained, make, validation, method, k):
+    net, test, _ = trained
+    explorer = make(validation=validation, method=method, k=k)
     ks = explorer.fill()
-    criterion = "l2" if method == "unit" else "magnitude"
-    table = sensitivity(net, validation, SENSITIVITY_KS[method], method, criterion)
+    table = sensitivity(net, validation, SENSITIVITY_KS[method], method, "l2" if method == "unit" else "magnitude")
     sizes = [64, 32] if method == "unit" else [64 * 784, 32 * 64]
-    budget = sum(sizes) - round(k / 100 * sum(sizes))
-    assert ks == pytest.approx({name: round(10 * v) / 10 for name, v in allocate(table, budget).items()}, abs=1e-9)
+    assert ks == pytest.approx(allocation(table, sizes, k), abs=1e-9)
     assert explorer.per_layer and explorer.layer_k == ks and explorer.result.layer_k == tuple(ks.values())
     assert explorer.result.accuracy == evaluate(apply_masks(net, rank(net, method, "layer").masks(ks)), test)
     overall = 100 * round(k / 100 * sum(sizes)) / sum(sizes)  # k% of all the layers' weights (units), rounded
     assert explorer.result.k == pytest.approx(overall, abs=0.1)  # the allocation keeps it, to the sliders' step
     assert not explorer.k_slider.disabled and not explorer.fill_button.disabled and explorer.tune_status.value == ""
     explorer.k = k - 20  # after a fill the main slider re-allocates the layers for its new k
-    lower = sum(sizes) - round((k - 20) / 100 * sum(sizes))
-    assert explorer.layer_k == pytest.approx({name: round(v, 1) for name, v in allocate(table, lower).items()}, abs=1e-9)
+    lower = allocation(table, sizes, k - 20)
+    assert explorer.layer_k == pytest.approx(lower, abs=1e-9)
     overall = 100 * round((k - 20) / 100 * sum(sizes)) / sum(sizes)
     assert explorer.result.k == pytest.approx(overall, abs=0.1)
     name = next(iter(explorer.layer_sliders))
     from_browser(explorer.layer_sliders[name], explorer.layer_k[name] - 1e-9)  # the browser echoing it on its grid
     explorer.k = k - 20  # still the fill's allocation: re-allocated, not moved uniformly
-    assert explorer.layer_k == pytest.approx({name: round(v, 1) for name, v in allocate(table, lower).items()}, abs=1e-8)
+    assert explorer.layer_k == pytest.approx(lower, abs=1e-8)
     explorer.layer_sliders[name].value = 12.5  # a hand-set layer: the main slider no longer re-allocates
     explorer.k = k
     assert set(explorer.layer_k.values()) == {k}
 
 
-def test_fill_and_fine_tune_need_their_data(setting):
-    _, _, _, explorer = setting
-    assert explorer.fill_button.disabled and explorer.fine_tune_button.disabled
+def test_fill_repair_and_fine_tune_need_their_data(trained, make):
+    net, test, _ = trained
+    explorer = make()
+    assert explorer.fill_button.disabled and explorer.fine_tune_button.disabled and explorer.repair_box.disabled
+    assert list(explorer.criterion_dropdown.options) == ["magnitude", "random"]  # no data: no data-aware criterion
     with pytest.raises(ValueError, match="validation split"):
         explorer.fill()
     explorer.per_layer = True
     explorer.k = 40  # without a fill the main slider moves every layer to its k
-    assert set(explorer.layer_k.values()) == {40} and explorer.result.accuracy == explorer.point("weight", "layer", 40).accuracy
+    assert set(explorer.layer_k.values()) == {40}
+    assert explorer.result.accuracy == explorer.point("weight", "layer", 40).accuracy
     explorer.per_layer = False
     with pytest.raises(ValueError, match="training split"):
         explorer.fine_tune()
+    with pytest.raises(ValueError, match="calibration"):
+        explorer.point("weight", "layer", 90, repaired=True)
     with pytest.raises(ValueError, match="train must be a Split"):
-        explorer_module.Explorer(setting[0], setting[1], train=setting[1].images)
+        Explorer(net, test, train=test.images)
 
 
-@pytest.fixture(scope="module")
-def tunable(setting):
-    net, test, before, _ = setting
-    return net, test, before, explore(net, test, train=test)
+# --- fine-tuning -----------------------------------------------------------------------------------------------------
 
-
-def test_fine_tune_shows_the_recovered_accuracy_and_touches_nothing(tunable, monkeypatch):
-    net, test, before, explorer = tunable
-    explorer.method, explorer.k = "weight", 90
+def test_fine_tune_shows_the_recovered_accuracy_and_touches_nothing(trained, make, monkeypatch):
+    net, test, _ = trained
+    explorer = make(train=test, k=90)
     one_shot = explorer.result
     cached = dict(explorer._cache)
-    monkeypatch.setattr(explorer_module, "TUNE_EVERY", 1)
+    monkeypatch.setattr(explorer_module.tune, "TUNE_EVERY", 1)
     seen = []
     explorer.progress.observe(lambda change: seen.append(change["new"]), names="value")
     explorer.fine_tune(wait=True)
@@ -581,28 +523,29 @@ def test_fine_tune_shows_the_recovered_accuracy_and_touches_nothing(tunable, mon
     assert explorer.tuned[one_shot.key] == expected
     assert f"<b class='pm-tuned-accuracy'>{100 * expected:.2f}</b>%" in explorer.readout.value
     assert f"{100 * (expected - one_shot.accuracy):+.2f} points against one-shot: " in explorer.readout.value
+    assert explorer.tune_status.value == f"fine-tuned weight pruning, layer-wise, magnitude, k = 90%: " \
+                                         f"{100 * expected:.2f}% on the test images"
     assert explorer.progress.value == explorer.progress.max == 3
     assert not explorer.fine_tune_button.disabled and explorer.cancel_button.disabled
     assert explorer._cache == cached and explorer.result is one_shot  # the cache and the point shown: untouched
-    for name, t in net.state_dict().items():
-        assert torch.equal(t, before[name])
+    assert_untouched(trained)
     explorer.k = 50
     assert "pm-tuned-accuracy" not in explorer.readout.value  # another setting: not fine-tuned
     explorer.k = 90
     assert "pm-tuned-accuracy" in explorer.readout.value
 
 
-def test_cancel_stops_a_fine_tune_and_keeps_nothing(tunable, monkeypatch):
-    net, test, before, explorer = tunable
-    explorer.method, explorer.k = "unit", 40
+def test_cancel_stops_a_fine_tune_and_keeps_nothing(trained, make, monkeypatch):
+    _, test, _ = trained
+    explorer = make(train=test, method="unit", k=40)
     started, release = threading.Event(), threading.Event()
-    step = explorer._on_step
+    step = explorer.job.step
 
     def slow_step(i):
         started.set()
         release.wait(10)
         step(i)
-    monkeypatch.setattr(explorer, "_on_step", slow_step)
+    monkeypatch.setattr(explorer.job, "step", slow_step)
     job = explorer.fine_tune()
     assert started.wait(10) and explorer.tuning
     assert explorer.fine_tune_button.disabled and not explorer.cancel_button.disabled
@@ -614,25 +557,77 @@ def test_cancel_stops_a_fine_tune_and_keeps_nothing(tunable, monkeypatch):
     assert not explorer.tuning and explorer.result.key not in explorer.tuned
     assert "cancelled at step 0 of" in explorer.tune_status.value and "pm-tuned-accuracy" not in explorer.readout.value
     assert not explorer.fine_tune_button.disabled and explorer.cancel_button.disabled
-    for name, t in net.state_dict().items():
-        assert torch.equal(t, before[name])
 
 
-def test_ten_values_from_the_browser_within_a_second_end_in_the_state_of_the_last(setting):
-    net, test, _, explorer = setting
-    explorer.method, explorer.per_layer, explorer.repair = "unit", False, False
-    values = (12, 87, 33, 91, 5, 64, 48, 97, 21, 76)
+# --- criteria, repair, pin -------------------------------------------------------------------------------------------
 
-    async def burst():
-        started = asyncio.get_running_loop().time()
-        for k in values:
-            from_browser(explorer.k_slider, k)
-        took = asyncio.get_running_loop().time() - started
-        await asyncio.sleep(explorer_module.SETTLE_SECONDS * 4)
-        return took
-
-    assert asyncio.run(burst()) < 1
-    assert explorer.result.k == 76 and explorer.estimate is None and explorer._pending is None
-    assert explorer.result.accuracy == evaluate(prune(net, 76, "unit"), test)
-    assert "k = <span class='pm-k-shown'>76</span>%" in explorer.readout.value and "pm-accuracy" in explorer.readout.value
+def test_criteria_offered_follow_the_method_the_scope_and_the_data(make, calibration):
+    explorer = make(calibration=calibration)
+    assert list(explorer.criterion_dropdown.options) == ["magnitude", "random", "taylor", "obd", "wanda"]
+    images_only = make(calibration=calibration.images)  # no labels: no Taylor
+    assert "taylor" not in images_only.criterion_dropdown.options and "wanda" in images_only.criterion_dropdown.options
+    explorer.scope = "global"
+    assert "lamp" in explorer.criterion_dropdown.options  # LAMP ranks across layers only
+    explorer.criterion = "lamp"
+    explorer.scope = "layer"  # no longer offered: back to the first criterion, in one update
+    assert explorer.criterion == "magnitude" and explorer.result.criterion == "magnitude"
+    explorer.method = "unit"
+    assert list(explorer.criterion_dropdown.options) == list(CRITERIA["unit"])
+    assert explorer.result.criterion == "l2" and explorer.scope_buttons.disabled  # unit pruning is layer-wise
     explorer.method = "weight"
+    assert not explorer.scope_buttons.disabled
+
+
+def test_a_criterion_gives_the_accuracy_of_its_own_masks(trained, make, calibration):
+    net, test, _ = trained
+    explorer = make(calibration=calibration)
+    for method, criterion, k in [("weight", "wanda", 90), ("weight", "random", 70), ("weight", "taylor", 90),
+                                 ("unit", "activation", 60), ("unit", "l2_out", 80), ("unit", "taylor", 60)]:
+        explorer.method = method
+        explorer.criterion = criterion
+        explorer.k = k
+        data = calibration if criterion in DATA_AWARE[method] else None  # a Split: Taylor uses its labels
+        expected = evaluate(apply_masks(net, masks_for(net, k, method, criterion=criterion, data=data)), test)
+        assert explorer.result.criterion == criterion and explorer.result.accuracy == expected
+
+
+def test_repair_gives_the_accuracy_of_the_repaired_network_and_touches_nothing(trained, make, calibration):
+    net, test, _ = trained
+    explorer = make(calibration=calibration, k=95)
+    one_shot = explorer.result.accuracy
+    explorer.repair = True
+    expected = evaluate(repair(net, prune(net, 95), calibration.images), test)
+    assert explorer.result.repaired and explorer.result.accuracy == pytest.approx(expected, abs=1 / len(test.labels))
+    assert explorer.result.accuracy != one_shot and "repaired" in explorer.readout.value
+    explorer.repair = False
+    assert explorer.result.accuracy == one_shot  # from the cache: the one-shot point is still the one-shot point
+    assert_untouched(trained)
+
+
+def test_a_pinned_setting_stays_while_the_controls_move(make, calibration):
+    explorer = make(calibration=calibration, k=90)
+    unpinned_curve = explorer.curve_image.value
+    curve = explorer.figures.curve
+    pinned = explorer.pin()
+    assert pinned == explorer.result and explorer.pin_button.description == "unpin"
+    assert curve.pin_label.get_text() == "the pinned setting"
+    explorer.method, explorer.k = "unit", 50
+    assert explorer.pinned == pinned and explorer.result.method == "unit"
+    assert f"{100 * pinned.accuracy:.2f}" in explorer.pinned_readout.value
+    assert f"{100 * (explorer.result.accuracy - pinned.accuracy):+.2f}" in explorer.pinned_readout.value
+    # the paired test on the same images, against an independent count of the images only one of the two gets right
+    shown, pin = explorer.result.correct, pinned.correct
+    assert shown.float().mean().item() == pytest.approx(explorer.result.accuracy)
+    only_shown, only_pinned = int((shown & ~pin).sum()), int((pin & ~shown).sum())
+    z = (only_shown - only_pinned) / max(1, only_shown + only_pinned) ** 0.5
+    words = "higher" if z > 2 else "lower" if z < -2 else "too close to call"
+    assert f"<span class='pm-verdict'>{words}</span> (paired test: {only_shown} images right only now, {only_pinned} only pinned)" \
+        in explorer.pinned_readout.value
+    assert list(curve.pin_mark.get_xdata()) == [90]  # the pin's mark on the curve, at its k
+    explorer.method, explorer.k = "weight", 90
+    assert explorer.curve_image.value != unpinned_curve  # the same point, now with the pin drawn
+    explorer.unpin()
+    assert explorer.pinned is None and explorer.pinned_readout.value == ""
+    assert explorer.curve_image.value == unpinned_curve
+    explorer.k = 87  # a point drawn now, with no pin: the legend does not promise a mark
+    assert curve.pin_label.get_text() == "the pinned setting (none)"
