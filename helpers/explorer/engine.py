@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from helpers.config import K_LIST
-from helpers.criteria import CRITERIA, DATA_AWARE, GLOBAL_ONLY
+from helpers.criteria import CRITERIA, DATA_AWARE, GLOBAL_ONLY, NEEDS_LABELS  # NEEDS_LABELS: a loss, not only images
 from helpers.data import Split
 from helpers.experiments import SENSITIVITY_KS, allocate, sensitivity, sweep
 from helpers.explorer.setting import Setting
@@ -34,8 +34,6 @@ ESTIMATE_IMAGES = 1_000
 RANKINGS_KEPT = 6
 #: The per-layer sliders' step and largest k: the fill's allocation goes beyond 99% in the large layers.
 LAYER_K_STEP, LAYER_K_MAX = 0.1, 99.9
-#: Criteria whose score needs the labels of the calibration images (a loss), not only the images.
-NEEDS_LABELS = ("taylor",)
 
 Key = TypeVar("Key")
 Value = TypeVar("Value")

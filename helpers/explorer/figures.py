@@ -262,6 +262,7 @@ class Figures:
 
     def __init__(self, net: nn.Module, images: torch.Tensor, curve: pd.DataFrame, baseline_accuracy: float,
                  k: float, digits: int):
+        plots.use_style()  # the series' look (importing plots changes no matplotlib setting)
         self.histograms = HistogramsFigure(net)
         self.curve = CurveFigure(curve, baseline_accuracy, k)
         self.pixels = PixelsFigure(net)
