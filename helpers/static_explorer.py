@@ -52,23 +52,28 @@ def log_bins(net: torch.nn.Module) -> tuple[int, int]:
     return int(np.floor(np.log10(sizes.min().item()))), int(np.ceil(np.log10(sizes.max().item())))
 
 
-def histogram(weights: torch.Tensor, low: int, high: int, bins: int = BINS) -> tuple[list[int], int]:
-    """Counts of log10 |w| of the nonzero `weights` on `bins` equal bins from `low` to `high` (clipped into the
-    range), and the number of zeros.
+def bin_index(weights: torch.Tensor, low: int, high: int, bins: int = BINS) -> torch.Tensor:
+    """For each entry of `weights`, its bin of log10 |w| among `bins` equal bins from `low` to `high` (clipped into
+    the range; the last bin includes `high`, as in `np.histogram`), or -1 for an exact zero.
 
-    >>> histogram(torch.tensor([0.0, 1e-3, -1e-3, 0.5]), -4, 0, bins=4)
-    ([0, 2, 0, 1], 1)
+    Binned once from the trained weights: pruning only zeroes weights, so the histogram of the kept ones at any k
+    is a count of these indices under the mask.
+
+    >>> bin_index(torch.tensor([0.0, 1e-3, -1e-3, 0.5, 1e-9]), -4, 0, bins=4).tolist()
+    [-1, 1, 1, 3, 0]
     """
     values = weights.detach().flatten().double().cpu().numpy()
-    nonzero = values[values != 0]
-    logs = np.clip(np.log10(np.abs(nonzero)), low, high)
-    return np.histogram(logs, bins=bins, range=(low, high))[0].tolist(), int(len(values) - len(nonzero))
+    edges = np.linspace(low, high, bins + 1)
+    with np.errstate(divide="ignore"):
+        logs = np.clip(np.log10(np.abs(values)), low, high)
+    index = np.minimum(np.searchsorted(edges, logs, side="right") - 1, bins - 1)
+    return torch.from_numpy(np.where(values == 0, -1, index)).view(weights.shape)
 
 
 def cache_key(checkpoint: Path) -> dict:
     """What the data depends on: the checkpoint's bytes, the source of the code that computes it, torch, the grid."""
     code = "".join(inspect.getsource(part) for part in (data, model, pruning, training, inspect.getmodule(sweep),
-                                                        inspect.getmodule(experiments.measure), log_bins, histogram, compute))
+                                                        inspect.getmodule(experiments.measure), log_bins, bin_index, compute))
     code = hashlib.sha256(code.encode()).hexdigest()
     return dict(checkpoint=hashlib.sha256(checkpoint.read_bytes()).hexdigest(), code=code,
                 torch=torch.__version__, grid=list(GRID), bins=BINS)
@@ -88,17 +93,18 @@ def compute(net: torch.nn.Module, test: data.Split, ks=GRID) -> dict:
     low, high = log_bins(net)
     layers = prunable_layers(net)
     settings = {}
+    index = {name: bin_index(layer.weight, low, high) for name, layer in layers.items()}
+    unpruned = [int(layer.weight.any(dim=1).sum()) for _, layer in linear_layers(net)][len(layers):]  # the output
     for method, scope in SETTINGS:
         table = sweep(net, test, ks, [method], scope=scope)
         ranking = rank(net, method, scope)
         alive, histograms, zeros = [], [], []
         for k in ks:
             masks = ranking.masks(k)
-            pruned = pruning.apply_masks(net, masks)
-            alive.append([int(layer.weight.any(dim=1).sum()) for _, layer in linear_layers(pruned)])
-            counted = [histogram(layer.weight, low, high) for layer in prunable_layers(pruned).values()]
-            histograms.append([counts for counts, _ in counted])
-            zeros.append([zero for _, zero in counted])
+            kept = {name: masks[name] & (index[name] >= 0) for name in layers}  # kept and not exactly zero
+            alive.append([int(kept[name].any(dim=1).sum()) for name in layers] + unpruned)
+            histograms.append([torch.bincount(index[name][kept[name]], minlength=BINS).tolist() for name in layers])
+            zeros.append([int((~kept[name]).sum()) for name in layers])
         settings[f"{method}/{scope}"] = dict(method=method, scope=scope, accuracy=table["accuracy"].tolist(),
                                              weights_kept=table["weights_kept"].astype(int).tolist(),
                                              units_alive=alive, histograms=histograms, zeros=zeros)
