@@ -260,3 +260,49 @@ def test_the_static_explorer_answers_the_slider_in_the_browser(site, real_data):
                                                                          times_ms=times)))
     assert not outside, f"requests left 127.0.0.1: {outside[:5]}"
     assert not errors, f"JavaScript errors: {errors[:5]}"
+
+
+#: The README's animation: a drag from k = 0 to 99.5, weight pruning then unit pruning, under this size.
+ANIMATION_BYTES = 2_000_000
+
+
+@pytest.mark.browser
+def test_record_the_animation_of_the_static_explorer(site, real_data):
+    """Frames of explorer.html as k goes from 0 to 99.5, weight then unit pruning, as an animated GIF in
+    build/screenshots/static_explorer.gif (the README's copy is docs/static_explorer.gif, made by this test)."""
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+    from test_browser import ARGS, CHROMIUM, only_local
+
+    _, data = real_data
+    outside, frames = [], []
+    ks = [i for i, k in enumerate(data["k"]) if k % 10 == 0 or k >= 90]  # every 10 up to 90, then every 0.5
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.route("**/*", only_local(outside))
+            page.goto(f"{site}/explorer.html")
+            page.wait_for_selector(".pm-histogram rect.kept", state="attached")
+            page.add_style_tag(content="h1, body > p, .pm-note { display: none } body { margin-top: 0 }")
+            for method in ("weight", "unit"):
+                page.check(f"input[name=method][value={method}]")
+                for i in ks:
+                    page.evaluate("(i) => { const s = document.querySelector('#pm-k-slider'); s.value = i;"
+                                  " s.dispatchEvent(new Event('input')); }", i)
+                    shot = page.screenshot(clip={"x": 0, "y": 0, "width": 1100, "height": 680}, animations="disabled")
+                    frames.append(Image.open(__import__("io").BytesIO(shot)).convert("RGB").resize((770, 476)))
+        finally:
+            browser.close()
+    assert not outside
+    path = project_home() / "build" / "screenshots" / "static_explorer.gif"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    both = Image.new("RGB", (2 * frames[0].width, frames[0].height))  # one palette for all: no flicker
+    both.paste(frames[len(ks) - 1], (0, 0))
+    both.paste(frames[-1], (frames[0].width, 0))
+    palette = both.quantize(colors=128)
+    durations = [1200 if i in (0, len(ks) - 1) else 260 for i in range(len(ks))] * 2
+    frames = [frame.quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True)
+    assert path.stat().st_size < ANIMATION_BYTES, f"{path}: {path.stat().st_size:,} bytes"
+    print(f"\nstatic explorer animation: {path} ({path.stat().st_size / 1e3:.0f} kB, {len(frames)} frames)")
