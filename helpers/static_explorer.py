@@ -132,6 +132,8 @@ def write(path: Path | None = None, seed: int | None = None, force: bool = False
                 return path, False
         except (ValueError, KeyError):
             pass  # unreadable or of an older format: computed again
+    print(f"the explorer's data for the site: {len(GRID)} k x {len(SETTINGS)} settings of seed {seed}, each one "
+          "evaluation of the test set (a minute or two on 2 cores, then cached)", file=sys.stderr)
     net, _ = training.baseline(seed=seed, progress=False, device=torch.device("cpu"))
     _, _, test = load_mnist()
     result = dict(seed=seed, commit=_commit(), key=key, **compute(net, test))
