@@ -2,6 +2,7 @@
 #   make run   execute every notebook on real MNIST (copies in build/executed/, a progress bar each), print what it produced
 #   make test  unit tests, then every notebook under nbmake (copies in build/executed/), the site, then the browser tests
 #   make site  the static site of the executed notebooks in build/site/ (after make test or make run)
+#              with explorer.html, the explorer without a kernel (its data computed once, cached in build/explorer/)
 #   make lab   open JupyterLab on notebooks/
 #   make claims    every notebook once per seed (SEEDS="1 2", NOTEBOOKS="03 06"); one table of the claims that did not hold
 #   make explorer  the explorer alone as a web page (Voila, no code shown) at http://localhost:8866

@@ -10,7 +10,9 @@ to every page. Every page works offline and asks nothing of any other host:
   and one line saying where the live version runs. No widget JavaScript is loaded;
 - **math** is typeset by a copy of MathJax 2 (from the `jupyter-server-mathjax` package) inside the site;
 - **badges** (Colab, Binder) become text links: their images would be fetched from the badge hosts;
-- links between notebooks point to their pages, and each page has links to the previous and next ones.
+- links between notebooks point to their pages, and each page has links to the previous and next ones;
+- **explorer.html** drags k without a kernel, from data computed in advance (`helpers.static_explorer`), linked
+  from the index and from under the explorer's picture on the pages of 02 and 03.
 
 Usage: python -m helpers.site (after the notebooks have been executed into build/executed/).
 """
@@ -31,6 +33,7 @@ from nbconvert import HTMLExporter
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from nbconvert.preprocessors import Preprocessor
 
+from helpers import static_explorer
 from helpers.config import project_home
 from helpers.run import EXECUTED
 
@@ -47,6 +50,9 @@ NOTEBOOK_LINK = re.compile(r'href="(?P<name>\d\d_[A-Za-z0-9_]+)\.ipynb"')
 MATHJAX_FONTS = ('<script>window.MathJax = {"HTML-CSS": {availableFonts: ["STIX-Web"], preferredFont: "STIX-Web", '
                  'webFont: "STIX-Web", imageFont: null, styles: {"@font-face": {"font-family": "MathJax_Blank", '
                  'src: "local(\'MathJax_Blank\')"}}}};</script>\n')
+#: Under the explorer's picture on the pages of 02 and 03: the page where k can be dragged without a kernel.
+STATIC_EXPLORER_LINK = ("<p class='pm-static-explorer-link'><a href='explorer.html'>Drag k here, in the browser: the "
+                        "explorer without a kernel</a> (weight and unit pruning, every setting precomputed).</p>")
 EXTERNAL_SCRIPT = re.compile(r'<script[^>]+src="https?://[^"]+"[^>]*>\s*</script>\s*')
 
 
@@ -90,6 +96,8 @@ class StaticWidgets(Preprocessor):
                     data.pop("text/plain", None)
                     interactive = self._has_controls(model_id)
                     note = f"<p class='pm-live-note'><em>{LIVE_NOTE}</em></p>" if interactive else ""
+                    if "pm-explorer" in self._state(model_id).get("_dom_classes", []):
+                        note += STATIC_EXPLORER_LINK
                     data["text/html"] = f"<div class='pm-static-widget'>{self.draw(model_id)}{note}</div>"
         return cell, resources
 
@@ -224,6 +232,7 @@ def build(executed: Path | None = None, out: Path | None = None, readme: Path | 
         body = body.replace("</body>", nav + "</body>", 1)
         (out / pages[i][0]).write_text(body, encoding="utf-8")
         written.append(out / pages[i][0])
+    written.append(static_explorer.add_to_site(out))  # computes its data first if the checkpoint or code changed
     written.append(_index(readme, pages, out))
     return written
 
@@ -246,6 +255,9 @@ def _index(readme: Path, pages: list[tuple[str, str]], out: Path) -> Path:
         "<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;line-height:1.5}"
         "img{max-width:100%}</style></head><body>"
         + _offline(markdown2html_mistune(intro))
+        + "<h2>The explorer, without a kernel</h2><p class='pm-static-explorer-link'><a href='explorer.html'>Drag k "
+          "in your browser</a>: weight and unit pruning of the series' network, layer-wise or global, every setting "
+          "precomputed (accuracy, weights kept, the histograms of |w|).</p>"
         + f"<h2>The notebooks, executed</h2><ol start='0'>{listing}</ol>"
         + "<p>Every page shows the notebook as <code>make test</code> ran it, with every figure and table. The "
           "explorer's controls are shown as the run left them; the live version runs in Colab, on Binder or "

@@ -1,5 +1,6 @@
 """The static site (`make site`, helpers.site) in headless Chromium: every page loads with no JavaScript error,
-every image loads, the explorer's picture shows instead of a text fallback, and no request leaves 127.0.0.1.
+every image loads, the explorer's picture shows instead of a text fallback (with a link to explorer.html, the
+explorer without a kernel, as from the index), and no request leaves 127.0.0.1.
 
 Runs in `make test` after the notebooks were executed into build/executed/ and the site was built from them.
 Screenshots go to build/screenshots/.
@@ -76,6 +77,9 @@ def test_every_page_of_the_site_shows_everything_offline(site, tmp_path):
                 text = page.inner_text("body")
                 for fallback in FALLBACKS:
                     assert fallback not in text, f"{name}: a widget shows as text: {fallback!r}"
+                if name == "explorer.html":  # no notebook behind it: tests/test_static_explorer.py drives it
+                    assert page.locator("nav.pm-nav a[href='index.html']").count() == 1
+                    continue
                 if name != "index.html":
                     assert page.locator("nav.pm-nav a[href='index.html']").count() == 2, f"{name}: no navigation"
                     executed = nbformat.read(project_home() / EXECUTED / name.replace(".html", ".ipynb"), as_version=4)
@@ -88,6 +92,7 @@ def test_every_page_of_the_site_shows_everything_offline(site, tmp_path):
                         assert explorer.locator(f"img.{css}").count() == 1, f"{name}: the explorer lacks {css}"
                     assert "test accuracy" in explorer.locator(".pm-readout").inner_text()
                     assert "k (%)" in explorer.locator(".pm-k").inner_text()
+                    assert page.locator(".pm-static-explorer-link a[href='explorer.html']").count() >= 1
                     explorer.screenshot(path=str(shots / f"site_{name[:2]}_explorer.png"))
                 notebook = project_home() / EXECUTED / name.replace(".html", ".ipynb")
                 if name != "index.html" and "$$" in notebook.read_text():  # math typeset by the site's own MathJax
@@ -95,7 +100,8 @@ def test_every_page_of_the_site_shows_everything_offline(site, tmp_path):
                                            timeout=30_000)
             page.goto(f"{url}/index.html")
             links = page.eval_on_selector_all("ol a", "links => links.map(a => a.getAttribute('href'))")
-            assert links == [p for p in pages if p != "index.html"]
+            assert links == [p for p in pages if p not in ("index.html", "explorer.html")]
+            assert page.locator(".pm-static-explorer-link a[href='explorer.html']").count() == 1
             page.screenshot(path=str(shots / "site_index.png"), full_page=True)
         finally:
             browser.close()
