@@ -2,7 +2,7 @@
 
 For weight pruning (layer-wise and global) and unit pruning (layer-wise: `pruning.rank` refuses unit pruning with
 a global scope), at every k of `GRID`, the seed's baseline is pruned one-shot and measured exactly as
-`experiments.sweep` does it (it is `sweep` that measures): test accuracy and weights kept, with the units alive
+`sweeps.sweep` does it (it is `sweep` that measures): test accuracy and weights kept, with the units alive
 per layer and, per prunable layer, the counts of the kept weights' |w| on fixed log bins. The result is a small
 JSON file (`DATA`), written atomically with the commit, seed and checkpoint it came from, and computed again only
 when the checkpoint, the code that computes it or the grid changes. `helpers.site` puts it on the site, where
@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from helpers import data, experiments, model, pruning, training
+from helpers import data, model, pruning, sweeps, training
 from helpers.config import project_home, series_seed
 from helpers.data import load_mnist
-from helpers.experiments import sweep
+from helpers.sweeps import sweep
 from helpers.model import linear_layers
 from helpers.pruning import prunable_layers, rank
 
@@ -72,8 +72,7 @@ def bin_index(weights: torch.Tensor, low: int, high: int, bins: int = BINS) -> t
 
 def cache_key(checkpoint: Path) -> dict:
     """What the data depends on: the checkpoint's bytes, the source of the code that computes it, torch, the grid."""
-    code = "".join(inspect.getsource(part) for part in (data, model, pruning, training, inspect.getmodule(sweep),
-                                                        inspect.getmodule(experiments.measure), log_bins, bin_index, compute))
+    code = "".join(inspect.getsource(part) for part in (data, model, pruning, training, sweeps, log_bins, bin_index, compute))
     code = hashlib.sha256(code.encode()).hexdigest()
     return dict(checkpoint=hashlib.sha256(checkpoint.read_bytes()).hexdigest(), code=code,
                 torch=torch.__version__, grid=list(GRID), bins=BINS)
@@ -166,7 +165,7 @@ body {{ font-family: system-ui, sans-serif; max-width: 72em; margin: 1em auto; p
 <h1>The explorer, without a kernel</h1>
 <p>Drag k: the seed-{seed} network of the series is pruned one-shot, with no retraining, and measured on the test
 set. Every setting was computed in advance by <code>make site</code> (<code>helpers/static_explorer.py</code>), exactly
-as <code>experiments.sweep</code> measures it, so the page answers at once and needs no Python.</p>
+as <code>sweeps.sweep</code> measures it, so the page answers at once and needs no Python.</p>
 <div class='pm-controls'>
 <label>k (%) <input type='range' id='pm-k-slider' min='0' step='1' aria-label='k, the share pruned'></label>
 <label>type k <input type='number' id='pm-k-input' min='0' max='100' step='0.5'></label>

@@ -24,6 +24,7 @@ LAYERS = (
     ("deploy", "compression", "export"),  # shipping: CSR and inference, Deep Compression, ONNX and int8
     ("plots",),                           # figures from results and networks
     ("explorer",),                        # the widgets over all of the above
+    ("static_explorer", "warm"),          # the explorer's settings computed for the site; Binder's build step
     ("run", "claims", "site"),            # executing the notebooks, their claims, the website
 )
 
