@@ -41,7 +41,7 @@ from helpers.pruning import check_masks, prunable_layers
 
 __all__ = ["METHODS", "check_keep", "kept_count", "check_initialised", "snip_scores", "hessian_gradient_product",
            "grasp_scores", "synflow_scores", "largest_count", "top_masks", "snip_masks", "grasp_masks", "synflow_masks",
-           "random_masks", "shuffle_masks", "masks_at_init", "shares_kept", "collapsed", "connected"]
+           "random_masks", "shuffle_masks", "masks_at_init", "scoring_flops", "shares_kept", "collapsed", "connected"]
 
 #: The methods of `masks_at_init`, data-driven first.
 METHODS = ("snip", "grasp", "synflow", "random")
@@ -148,8 +148,8 @@ def hessian_gradient_product(net: nn.Module, data: Split, temperature: float = 1
     """H g for the weights of the named layers: the Hessian of the loss times its gradient, by a double backward.
 
     g = dL/dw is computed with its graph kept; z = gᵀ(dL/dw) with the first g held constant (detached),
-    and one more backward pass gives dz/dw = H g. The loss is the mean cross-entropy of the logits divided by `temperature`. The Hessian is
-    taken with respect to *all* Linear weights (H g couples the layers), then reported for the ranked ones.
+    and one more backward pass gives dz/dw = H g. The loss is the mean cross-entropy of the logits divided
+    by `temperature`. The Hessian is taken with respect to *all* Linear weights (H g couples the layers), then reported for the ranked ones.
     """
     work = copy.deepcopy(net)
     work.eval()
@@ -367,8 +367,9 @@ def masks_at_init(net: nn.Module, method: str, keep: float, data: Split | None =
                   include_output: bool = False, rounds: int = 100) -> dict[str, torch.Tensor]:
     """The masks of `method` (one of `METHODS`) at `keep`% for the freshly initialised `net`.
 
-    "random" keeps `keep`% of every layer, seeded by `seed`; SNIP and GraSP need `data` (a Split of
-    training images, e.g. `criteria.calibration(train)`); SynFlow needs none and runs `rounds` rounds.
+    "random" keeps `keep`% of every layer, seeded by `seed` (it reads no weight, so it does not check the
+    initialisation); SNIP and GraSP need `data` (a Split of training images, e.g. `criteria.calibration(train)`);
+    SynFlow needs none and runs `rounds` rounds.
     """
     check_keep(keep)
     if method not in METHODS:
@@ -381,8 +382,25 @@ def masks_at_init(net: nn.Module, method: str, keep: float, data: Split | None =
         return grasp_masks(net, keep, data, include_output)
     if method == "synflow":
         return synflow_masks(net, keep, rounds, include_output)
-    check_initialised(net)
     return random_masks(net, keep, seed, include_output=include_output)
+
+
+def scoring_flops(net: nn.Module, method: str, examples: int = 0, rounds: int = 100) -> int:
+    """Multiply-adds a method spends choosing its masks, to add to the training cost (dense network, as it scores).
+
+    A forward and backward pass costs 3 × (weights) per image: SNIP one on each of `examples` images, GraSP
+    two (the gradient, then the Hessian-gradient product by a double backward, about one more), SynFlow one
+    on a single all-ones input per round, random none. Next to a training (55,000 images a epoch) it is small.
+
+    >>> from helpers.model import make_mlp
+    >>> scoring_flops(make_mlp((10,), inputs=4, classes=2), "snip", examples=100)
+    18000
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    dense = sum(layer.weight.numel() for _, layer in linear_layers(net))
+    passes = {"snip": examples, "grasp": 2 * examples, "synflow": rounds, "random": 0}[method]
+    return 3 * dense * passes
 
 
 def _reached(net: nn.Module, masks: Mapping[str, torch.Tensor]) -> tuple[list, list, list]:

@@ -1,8 +1,8 @@
 """Pruning during training: networks that get sparse (gradual magnitude pruning) or stay sparse (RigL) while they train.
 
 - **Gradual magnitude pruning** (Zhu & Gupta 2017) starts dense and prunes each layer to the share
-  keep(t) = keep + (100 − keep)(1 − (t − t₀)/(t₁ − t₀))³ every `interval` steps between t₀ and t₁: fast
-  at first, slowly at the end. Exact counts at every pruning step; a weight once pruned stays pruned.
+  keep(t) = keep + (100 − keep)(1 − (t − t₀)/(t₁ − t₀))³ every `interval` steps between t₀ and t₁:
+  fast at first, slowly at the end. Exact counts at every pruning step; a weight once pruned stays pruned.
 - **RigL** (Evci et al. 2020) is sparse from the first step: every ΔT steps until T_end it drops, in each
   layer, the fraction f(t) = α/2 (1 + cos(πt/T_end)) of its active weights with the smallest magnitude and
   grows as many inactive ones with the largest gradient magnitude (the dense gradient of that step's
@@ -90,7 +90,7 @@ def layer_keeps(net: nn.Module, keep: float | Mapping[str, float], distribution:
 
 
 def cubic_keep(step: int, start: int, end: int, keep: float) -> float:
-    """Zhu & Gupta's share kept at `step`: 100% until `start`, then keep + (100 − keep)(1 − progress)³, `keep` from `end`.
+    """Zhu & Gupta's share kept at `step`: 100% until `start`, keep + (100 − keep)(1 − progress)³, `keep` from `end`.
 
     >>> [round(cubic_keep(t, 0, 10, 10), 2) for t in (0, 5, 10, 20)]
     [100.0, 21.25, 10.0, 10.0]
@@ -200,7 +200,8 @@ class RigL:
                  masks: Mapping[str, torch.Tensor] | None = None, include_output: bool = False, seed: int = 0):
         _check_interval(interval)
         if not 0 < alpha <= 1:
-            raise ValueError(f"alpha, the fraction of active weights updated at first, must be in (0, 1], got {alpha!r}")
+            raise ValueError(f"alpha, the fraction of active weights updated at first, must be in (0, 1], "
+                             f"got {alpha!r}")
         if not 0 < end <= 1:
             raise ValueError(f"end (T_end as a fraction of training) must be in (0, 1], got {end!r}")
         self.end = round(end * total_steps)
@@ -367,7 +368,8 @@ def train_sparse(net: nn.Module, train: Split, method: str = "rigl", keep: float
 
     def refresh() -> tuple[dict[str, torch.Tensor], int]:
         """The new masks as 0/1 floats on the device, applied to the weights and to the optimizer's state."""
-        masks = {name: mask.to(device=device, dtype=modules[name].weight.dtype) for name, mask in sparsity.masks.items()}
+        masks = {name: mask.to(device=device, dtype=modules[name].weight.dtype)
+                 for name, mask in sparsity.masks.items()}
         apply_masks_(net, masks)
         for name, mask in masks.items():
             _reset_state(stepper, modules[name].weight, mask)

@@ -153,6 +153,21 @@ def test_synflow_rounds_follow_the_exponential_schedule_with_exact_nested_counts
     assert sum(int(m.sum()) for m in masks.values()) == round(keep / 100 * n)
 
 
+def test_synflow_works_in_double_precision_where_float32_would_overflow():
+    torch.manual_seed(0)
+    net = make_mlp((50,) * 11, inputs=50, classes=50)
+    with torch.no_grad():
+        for _, layer in linear_layers(net):
+            layer.weight.uniform_(50, 150)  # R ~ (50 * 100) ** 12 ~ 1e44, beyond float32's 3e38
+    h = torch.ones(1, 50)
+    for _, layer in linear_layers(net):
+        h = h @ layer.weight.detach().T
+    assert not torch.isfinite(h.sum())
+    with pytest.warns(UserWarning, match="freshly initialised"):
+        masks = synflow_masks(net, 10, rounds=3)
+    assert sum(int(m.sum()) for m in masks.values()) == round(0.1 * 50 * 50 * 11)
+
+
 def test_synflow_is_data_free_and_deterministic():
     net = tiny()
     first, second = synflow_masks(net, 20, rounds=5), synflow_masks(net, 20, rounds=5)
@@ -299,6 +314,15 @@ def test_a_trained_network_gets_a_warning_that_says_so_and_is_still_scored(chang
     with pytest.warns(UserWarning, match="does not look freshly initialised"):
         masks = snip_masks(net, 10, data)
     assert sum(int(m.sum()) for m in masks.values()) == round(0.1 * (300 * 784 + 100 * 300))
+
+
+def test_scoring_cost_counts_forward_and_backward_passes_of_the_dense_network():
+    net = tiny()
+    dense = 6 * 12 + 12 * 8 + 8 * 3
+    assert at_init.scoring_flops(net, "snip", examples=40) == 3 * dense * 40
+    assert at_init.scoring_flops(net, "grasp", examples=40) == 2 * 3 * dense * 40
+    assert at_init.scoring_flops(net, "synflow", rounds=100) == 3 * dense * 100
+    assert at_init.scoring_flops(net, "random") == 0
 
 
 def test_unknown_method_and_missing_data_are_clear_errors():
