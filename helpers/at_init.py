@@ -149,7 +149,8 @@ def hessian_gradient_product(net: nn.Module, data: Split, temperature: float = 1
 
     g = dL/dw is computed with its graph kept; z = gᵀ(dL/dw) with the first g held constant (detached),
     and one more backward pass gives dz/dw = H g. The loss is the mean cross-entropy of the logits divided
-    by `temperature`. The Hessian is taken with respect to *all* Linear weights (H g couples the layers), then reported for the ranked ones.
+    by `temperature`. The Hessian is taken with respect to *all* Linear weights (H g couples the layers);
+    the product is returned for the prunable layers (all of them with `include_output`).
     """
     work = copy.deepcopy(net)
     work.eval()

@@ -178,6 +178,12 @@ class GradualMagnitude:
 class RigL:
     """The Rigged Lottery (Evci et al. 2020): drop by magnitude, grow by gradient magnitude, count kept fixed.
 
+    On an update step each layer drops its round(f(t) · active) active weights of smallest magnitude and grows
+    as many of the others (the just-dropped included) with the largest dense-gradient magnitude. A grown
+    weight starts at zero, with its optimizer state zeroed; a weight dropped and grown back in the same update
+    simply stays, unchanged. As in the authors' code, the update step changes the masks instead of the weights
+    (`train_sparse` takes no optimizer step on it). Ties go to the first position: the masks are deterministic.
+
     Args:
         net: the network to train (only its shapes and, for the first masks, nothing else are read).
         keep: percentage of the prunable weights kept, or {layer: percentage}.
