@@ -15,12 +15,15 @@ The map, bottom to top (a module imports only from its own row or below; tests/t
     activity, inputs       what hidden units do on data; the always-blank pixels
     allocation             per-layer sensitivity and the budget allocated from it
     repair, lottery        least-squares repair and OBS / SparseGPT; lottery tickets and their controls
+    at_init,               pruning before training (SNIP, GraSP, SynFlow, random and shuffled masks, layer
+    sparse_training        collapse) and during it (gradual magnitude from scratch, RigL), training FLOPs counted
     experiments            the old import path of the five above, kept for one release
     deploy, compression,   CSR and to_inference(); the Deep Compression file; ONNX, int8, every shipped form
     export
     plots/                 figures by subject (training, weights, sweeps, criteria, repair, lottery, deploy);
                            style.py holds every palette and use_style(), which the notebooks call
     explorer/              the interactive explorer: setting, engine (no widgets), figures, readout, tune, panel
+    static_explorer, warm  every setting of the explorer's slider computed for the site; Binder's build step
     claims, run, site      a notebook's checked claims and `make claims`; `make run`; the static site
 
 Where a new thing goes: a criterion, one record in criteria.REGISTRY; a figure, a function in the plots module of

@@ -20,6 +20,7 @@ LAYERS = (
     ("sweeps", "retraining", "activity",  # the experiments: one-shot sweeps, retraining, what units do,
      "inputs", "allocation",              # the blank pixels, per-layer budgets;
      "repair", "lottery",                 # repair without retraining, lottery tickets;
+     "at_init", "sparse_training",        # pruning before training (SNIP, GraSP, SynFlow) and during (gradual, RigL);
      "experiments"),                      # the old import path of the first five, for one release
     ("deploy", "compression", "export"),  # shipping: CSR and inference, Deep Compression, ONNX and int8
     ("plots",),                           # figures from results and networks
