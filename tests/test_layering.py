@@ -19,9 +19,10 @@ LAYERS = (
     ("training",),                        # fit, evaluate, the cached baseline
     ("sweeps", "retraining", "activity",  # the experiments: one-shot sweeps, retraining, what units do,
      "inputs", "allocation",              # the blank pixels, per-layer budgets;
-     "repair", "lottery",                 # repair without retraining, lottery tickets;
+     "repair", "lottery",                 # repair without retraining (a package: refit, choices), lottery tickets;
      "experiments"),                      # the old import path of the first five, for one release
-    ("deploy", "compression", "export"),  # shipping: CSR and inference, Deep Compression, ONNX and int8
+    ("deploy", "timing",                  # shipping: CSR and inference, the timings;
+     "compression", "coding", "export"),  # Deep Compression and its entropy coding, ONNX and int8
     ("plots",),                           # figures from results and networks
     ("explorer",),                        # the widgets over all of the above
     ("run", "claims", "site"),            # executing the notebooks, their claims, the website
