@@ -14,12 +14,14 @@ The map, bottom to top (a module imports only from its own row or below; tests/t
                            (random masks, from_scratch, rewound), compare_fine_tuning() on validation
     activity, inputs       what hidden units do on data; the always-blank pixels
     allocation             per-layer sensitivity and the budget allocated from it
-    repair, lottery        least-squares repair and OBS / SparseGPT; lottery tickets and their controls
+    repair/, lottery       least-squares repair and OBS / SparseGPT (refit.py), the choices made on validation
+                           (choices.py); lottery tickets and their controls
     at_init,               pruning before training (SNIP, GraSP, SynFlow, random and shuffled masks, layer
     sparse_training        collapse) and during it (gradual magnitude from scratch, RigL), training FLOPs counted
     experiments            the old import path of the five above, kept for one release
-    deploy, compression,   CSR and to_inference(); the Deep Compression file; ONNX, int8, every shipped form
-    export
+    deploy, timing         CSR and to_inference(), shipping_table(); time_forward() and the speed margin
+    compression, coding    the Deep Compression file (weight sharing, choose_bits); relative positions, Huffman
+    export                 ONNX, int8, every shipped form written and read back
     plots/                 figures by subject (training, weights, sweeps, criteria, repair, lottery, deploy);
                            style.py holds every palette and use_style(), which the notebooks call
     explorer/              the interactive explorer: setting, engine (no widgets), figures, readout, tune, panel

@@ -1,4 +1,5 @@
-"""helpers.compression: weight sharing, relative positions, Huffman coding and the file, on small networks."""
+"""helpers.compression and helpers.coding: weight sharing, relative positions, Huffman coding and the file, on small
+networks."""
 
 import copy
 import json
@@ -16,16 +17,22 @@ import torch.nn.utils.prune as torch_prune
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import compression
-from helpers.compression import (FORMAT_VERSION, MAGIC, STAGES, CompressedFileError, absolute_positions, check_storable,
-                                 choose_bits, fine_tune_centroids, huffman_decode, huffman_encode, huffman_lengths,
-                                 load_compressed, relative_positions, save_compressed, share_weights, shared_network,
-                                 size_stages)
+from helpers import coding, compression
+from helpers.coding import (CompressedFileError, absolute_positions, huffman_decode, huffman_encode, huffman_lengths,
+                            relative_positions)
+from helpers.compression import (FORMAT_VERSION, MAGIC, STAGES, check_storable, choose_bits, fine_tune_centroids,
+                                 load_compressed, save_compressed, share_weights, shared_network, size_stages)
 from helpers.data import Split
 from helpers.stats import paired, verdict
 from helpers.training import correct, evaluate
 from helpers.model import make_mlp, save_checkpoint
 from helpers.pruning import prune
+
+
+@pytest.mark.parametrize("name", ["CompressedFileError", "check_bits", "relative_positions", "absolute_positions",
+                                  "huffman_lengths", "huffman_encode", "huffman_decode"])
+def test_the_coding_old_import_path_gives_the_same_object(name):
+    assert getattr(compression, name) is getattr(coding, name) and name in compression.__all__
 
 
 def small(k=90, seed=0):
@@ -67,7 +74,7 @@ def test_huffman_round_trips_and_is_optimal_within_the_entropy_bounds(symbols):
 
 def test_huffman_codes_are_prefix_free():
     lengths = huffman_lengths([0] * 50 + [1] * 20 + [2] * 20 + [3] * 5 + [4] * 5 + [5])
-    codes = [format(code, f"0{length}b") for code, length in compression._canonical(lengths).values()]
+    codes = [format(code, f"0{length}b") for code, length in coding._canonical(lengths).values()]
     assert not any(a != b and b.startswith(a) for a in codes for b in codes)
 
 

@@ -1,5 +1,5 @@
-"""helpers.deploy: CSR export equals the dense masked network; sizes; timing helpers refuse bad counts and
-synchronise CUDA; the shipping table, the Pareto front and timing comparisons in words."""
+"""helpers.deploy and helpers.timing: CSR export equals the dense masked network; sizes; timing helpers refuse bad
+counts and synchronise CUDA; the shipping table, the Pareto front and timing comparisons in words."""
 
 import gzip
 import types
@@ -10,13 +10,20 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import helpers.deploy
+import helpers.timing
 from helpers.data import Split
-from helpers.deploy import (InferenceMLP, compare_times, compute_device, csr_state, from_csr_state, fused_kernel_available,
-                           pareto_front, shipping_table, sizes, time_call, time_calls, time_forward, to_inference,
-                           to_sparse)
+from helpers.deploy import (InferenceMLP, csr_state, from_csr_state, fused_kernel_available, pareto_front, shipping_table,
+                           sizes, to_inference, to_sparse)
 from helpers.model import make_mlp
 from helpers.pruning import compact, compression, flops, prune, unit_masks, weights_kept
+from helpers.timing import compare_times, compute_device, time_call, time_calls, time_forward
 from helpers.training import evaluate
+
+
+@pytest.mark.parametrize("name", ["SPEED_MARGIN", "compare_times", "compute_device", "time_call", "time_calls",
+                                  "time_forward"])
+def test_the_timings_old_import_path_gives_the_same_object(name):
+    assert getattr(helpers.deploy, name) is getattr(helpers.timing, name)
 
 
 def net(seed=0):
@@ -144,7 +151,7 @@ class Recorder:
         monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: self.events.append("sync"))
         monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_started)
         monkeypatch.setattr(torch.cuda, "is_initialized", lambda: cuda_started)
-        monkeypatch.setattr(helpers.deploy, "time", types.SimpleNamespace(perf_counter=self.read))
+        monkeypatch.setattr(helpers.timing, "time", types.SimpleNamespace(perf_counter=self.read))
 
     def read(self):
         self.events.append("clock")
@@ -180,7 +187,7 @@ def test_time_calls_without_a_device_synchronises_only_once_cuda_has_started(mon
 
 def test_time_forward_synchronises_when_the_computation_is_on_cuda(monkeypatch):
     recorder = Recorder(monkeypatch)
-    monkeypatch.setattr(helpers.deploy, "compute_device", lambda models, images: torch.device("cuda"))
+    monkeypatch.setattr(helpers.timing, "compute_device", lambda models, images: torch.device("cuda"))
     table = time_forward({"dense": net()}, torch.randn(8, 30), batch_sizes=[None], repeat=2, warmup=0)
     assert recorder.events == ["sync", "clock", "sync", "clock"] * 2
     assert table["device"].tolist() == ["cuda"] and table["median_ms"].tolist() == [1e3]  # one fake second a call
@@ -195,7 +202,7 @@ def test_time_forward_does_not_synchronise_on_cpu(monkeypatch):
 def test_compute_device_of_cpu_models_and_images():
     models = [net(), to_sparse(net()), to_inference(net())]
     assert compute_device(models, torch.randn(2, 30)) == torch.device("cpu")
-    assert len(list(helpers.deploy._tensors(models[1]))) == 3  # the CSR weights kept in a plain list are seen
+    assert len(list(helpers.timing._tensors(models[1]))) == 3  # the CSR weights kept in a plain list are seen
 
 
 # --- timings in words -------------------------------------------------------------------------------

@@ -11,10 +11,19 @@ from hypothesis import given, settings, strategies as st
 from torch import nn
 
 from helpers import repair as R
+from helpers.repair import choices, refit
 from helpers.data import Split
 from helpers.model import make_mlp
 from helpers.pruning import compact, prune
 from helpers.training import evaluate
+
+
+def test_helpers_repair_gives_every_name_of_its_two_modules_as_the_same_object():
+    """helpers.repair was one module: the package gives every name it had, from `refit` or `choices`."""
+    moved = {"COMPARE_KS", "APPROACHES", "compare", "against_reference", "smallest_sufficient_paired", "choose_damping"}
+    assert set(choices.__all__) == moved and set(R.__all__) == moved | set(refit.__all__)
+    for name in R.__all__:
+        assert getattr(R, name) is getattr(choices if name in moved else refit, name)
 
 
 def tiny(seed=0, hidden=(7, 6), inputs=5, classes=3):
