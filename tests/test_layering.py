@@ -19,12 +19,8 @@ LAYERS = (
     ("training",),                        # fit, evaluate, the cached baseline
     ("sweeps", "retraining", "activity",  # the experiments: one-shot sweeps, retraining, what units do,
      "inputs", "allocation",              # the blank pixels, per-layer budgets;
-<<<<<<< HEAD
-     "repair", "lottery",                 # repair without retraining, lottery tickets;
-     "at_init", "sparse_training",        # pruning before training (SNIP, GraSP, SynFlow) and during (gradual, RigL);
-=======
      "repair", "lottery",                 # repair without retraining (a package: refit, choices), lottery tickets;
->>>>>>> refactor-split3
+     "at_init", "sparse_training",        # pruning before training (SNIP, GraSP, SynFlow) and during (gradual, RigL);
      "experiments"),                      # the old import path of the first five, for one release
     ("deploy", "timing",                  # shipping: CSR and inference, the timings;
      "compression", "coding", "export"),  # Deep Compression and its entropy coding, ONNX and int8
