@@ -18,7 +18,6 @@ import argparse
 import math
 import time
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from helpers import plots

@@ -28,9 +28,14 @@ The map, bottom to top (a module imports only from its own row or below; tests/t
     static_explorer, warm  every setting of the explorer's slider computed for the site; Binder's build step
     claims, run, site      a notebook's checked claims and `make claims`; `make run`; the static site
 
-Where a new thing goes: a criterion, one record in criteria.REGISTRY; a figure, a function in the plots module of
-its subject (re-exported by plots/__init__.py); an explorer control, its widget and wiring in explorer/panel.py,
-what it computes in explorer/engine.py and what it shows in explorer/readout.py.
+Where a new thing goes (tried by a newcomer in a scratch copy: each took a few minutes):
+- a criterion: one Criterion record and its formula in criteria.py (REGISTRY); the menus, checks and plot colours
+  follow from it. Then update the tests that pin the names (test_criteria, the explorer's menu in test_explorer)
+  and the criterion's row in benchmarks/criteria.py: notebook 06's claims read the 3-seed table (`make results`).
+- a figure: a function in the plots module of its subject, added to `__all__` in plots/__init__.py.
+- an explorer control: its widget and wiring in explorer/panel.py, what it computes in explorer/engine.py (no
+  widgets), what it shows in explorer/readout.py (text) or explorer/figures.py (pictures; a point's pictures are
+  cached with it, so a picture that depends on the control is drawn once per setting and kept).
 """
 
 __version__ = "0.1.0"

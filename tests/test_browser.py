@@ -20,8 +20,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from conftest import (APP, ARGS, CHROMIUM, NOTEBOOK, expected, layer_names, only_local,  # noqa: F401 (tests/ is on
-                      set_by_typing, state)  # sys.path; ARGS, CHROMIUM and only_local: test_site.py imports them here)
+from conftest import (APP, ARGS, CHROMIUM, NOTEBOOK, expected, layer_names, set_by_typing,  # tests/ is on sys.path
+                      state)
 
 pytestmark = pytest.mark.browser
 
@@ -250,14 +250,6 @@ def wait_until_all_ran(page, timeout=600):
             return
         time.sleep(0.5)
     raise AssertionError(f"not every cell ran: prompts {page.locator('.jp-CodeCell .jp-InputPrompt').all_inner_texts()}")
-
-
-def set_by_typing(page, slider, text):
-    box = slider.locator(".widget-readout")
-    box.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.type(text)
-    page.keyboard.press("Enter")
 
 
 def check_point(page, k, readout):

@@ -15,7 +15,7 @@ from helpers.data import Split
 from helpers.deploy import (InferenceMLP, csr_state, from_csr_state, fused_kernel_available, pareto_front, shipping_table,
                            sizes, to_inference, to_sparse)
 from helpers.model import make_mlp
-from helpers.pruning import compact, compression, flops, prune, unit_masks, weights_kept
+from helpers.pruning import compact, compression, flops, prune, weights_kept
 from helpers.timing import compare_times, compute_device, time_call, time_calls, time_forward
 from helpers.training import evaluate
 

@@ -17,6 +17,8 @@ import torch
 import traitlets
 from PIL import Image
 
+from toys import small_mnist_like  # tests/ is on sys.path under pytest
+
 import helpers.explorer as explorer_module
 from helpers.criteria import CRITERIA, DATA_AWARE
 from helpers.data import Split
@@ -29,17 +31,13 @@ from helpers.explorer.panel import Controls
 from helpers.model import linear_layers, make_mlp
 from helpers.pruning import apply_masks, compression, masks_for, prune, rank
 from helpers.repair import repair
-from helpers.training import evaluate, fit
+from helpers.training import evaluate
 
 
 @pytest.fixture(scope="module")
 def trained():
     """A small trained network, its test split and a copy of its weights (to check that nothing changes them)."""
-    torch.manual_seed(0)
-    net = make_mlp((64, 32), inputs=784, classes=10)
-    generator = torch.Generator().manual_seed(1)
-    test = Split(torch.randn(300, 784, generator=generator), torch.randint(0, 10, (300,), generator=generator))
-    fit(net, test, epochs=3, lr=0.05, batch_size=50, progress=False)  # briefly, so that pruning changes predictions
+    net, test = small_mnist_like()  # trained briefly, so that pruning changes predictions
     return net, test, {name: t.clone() for name, t in net.state_dict().items()}
 
 

@@ -10,6 +10,8 @@ import sys
 import pytest
 import torch
 
+from toys import small_mnist_like  # tests/ is on sys.path under pytest
+
 import helpers.explorer as explorer_module
 from helpers.config import project_home
 from helpers.data import Split
@@ -17,21 +19,15 @@ from helpers.experiments import SENSITIVITY_KS, allocate, sensitivity, sweep
 from helpers.explorer import ChangedDigit, Engine, Facts, FineTuneJob, LRUCache, Point, Setting
 from helpers.explorer import engine as engine_module
 from helpers.explorer import readout, tune
-from helpers.model import make_mlp
 from helpers.pruning import apply_masks, prune, rank
 from helpers.stats import verdict
-from helpers.training import evaluate, fit
+from helpers.training import evaluate
 
 
 @pytest.fixture(scope="module")
 def trained():
     """The small trained network of tests/test_explorer.py and its test split."""
-    torch.manual_seed(0)
-    net = make_mlp((64, 32), inputs=784, classes=10)
-    generator = torch.Generator().manual_seed(1)
-    test = Split(torch.randn(300, 784, generator=generator), torch.randint(0, 10, (300,), generator=generator))
-    fit(net, test, epochs=3, lr=0.05, batch_size=50, progress=False)
-    return net, test
+    return small_mnist_like()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 from helpers.experiments import constant_inputs, input_bias, without_inputs
 from helpers.model import make_mlp

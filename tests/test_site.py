@@ -18,7 +18,7 @@ import pytest
 from helpers.config import project_home
 from helpers.run import EXECUTED
 from helpers.site import SITE
-from test_browser import ARGS, CHROMIUM, only_local  # tests/ is on sys.path under pytest
+from conftest import ARGS, CHROMIUM, only_local  # tests/ is on sys.path under pytest
 
 FALLBACKS = ("VBox(children=", "HBox(children=", "IntSlider(value=", "Error displaying widget", "Loading widget",
              "| 0/")  # a progress bar that finished must not read as one that never started ("0%| 0/860")

@@ -2,32 +2,17 @@
 per-layer shares of global pruning (the other sweeps are tested in test_criteria and test_unit_activity)."""
 
 import pytest
-import torch
 
-from helpers.data import Split
-from helpers.model import make_mlp
 from helpers.pruning import compact, prune, sparsity
 from helpers.sweeps import layer_sparsity, sweep
+from toys import toy, trained_toy, untouched  # tests/ is on sys.path under pytest
+
 from helpers.training import evaluate
-
-
-def toy(n=400, seed=0, features=20):
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.randn(n, features, generator=generator)
-    return Split(images, images[:, :5].argmax(1))
 
 
 @pytest.fixture(scope="module")
 def trained():
-    torch.manual_seed(0)
-    net = make_mlp((32, 16), inputs=20, classes=5)
-    from helpers.training import fit
-    fit(net, toy(), epochs=4, lr=0.1, batch_size=32, progress=False)
-    return net, {name: t.clone() for name, t in net.state_dict().items()}
-
-
-def untouched(net, before):
-    return all(torch.equal(t, before[name]) for name, t in net.state_dict().items())
+    return trained_toy()
 
 
 def test_sweep_rows_are_exact(trained):
