@@ -94,7 +94,29 @@ def _show(text_line: str, html_text: str) -> None:
         display(HTML(html_text))
 
 
-def check(claim: str, holds: bool, numbers: Mapping[str, object] | None = None, seeds: str | None = None) -> bool:
+class Checked:
+    """What `check` returns: true when the claim held. As the last line of a cell it shows nothing more than the
+    note `check` has already shown (a bare `True` under it would only puzzle a reader)."""
+
+    def __init__(self, holds: bool):
+        self.holds = holds
+
+    def __bool__(self) -> bool:
+        return self.holds
+
+    def __eq__(self, other: object) -> bool:
+        return self.holds == (other.holds if isinstance(other, Checked) else other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"Checked({self.holds})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def check(claim: str, holds: bool, numbers: Mapping[str, object] | None = None, seeds: str | None = None) -> Checked:
     """State a claim with the numbers it rests on; fail the run in strict mode when it is false.
 
     Args:
@@ -105,7 +127,8 @@ def check(claim: str, holds: bool, numbers: Mapping[str, object] | None = None, 
         seeds: what the 3-seed tables say (shown when the claim does not hold on this run).
 
     Returns:
-        `holds`, so a notebook can go on differently when it is false.
+        a `Checked`, true when the claim held, so a notebook can go on differently when it is false; it
+        displays nothing.
 
     Raises:
         ClaimFailed: the claim is false and the mode is strict (`make test`, `make claims`, CI).
@@ -123,7 +146,7 @@ def check(claim: str, holds: bool, numbers: Mapping[str, object] | None = None, 
         _show(f"✓ {claim} ({detail})" if detail else f"✓ {claim}",
               f"<div class='pm-claim pm-claim-holds' style='color:#1b5e20'>✓ {html.escape(claim)}"
               + (f" <span style='color:#555'>({html.escape(detail)})</span>" if detail else "") + "</div>")
-        return True
+        return Checked(True)
     if strict():
         raise ClaimFailed(f"this claim does not hold on this run: {claim}" + (f" ({detail})" if detail else "")
                           + (f"; the 3-seed result: {seeds}" if seeds else ""))
@@ -135,7 +158,7 @@ def check(claim: str, holds: bool, numbers: Mapping[str, object] | None = None, 
           + (f"<br>the 3-seed result: {html.escape(seeds)}" if seeds else "")
           + "<br><i>Your network is not ours: another CPU, PyTorch version or seed changes the bits. "
             "The notebook goes on; the lesson rests on the 3-seed tables.</i></div>")
-    return False
+    return Checked(False)
 
 
 def seed_table(name: str) -> pd.DataFrame:

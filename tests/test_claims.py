@@ -35,10 +35,11 @@ def test_ci_alone_is_strict_and_a_reader_is_not(reader, monkeypatch):
 
 
 def test_a_reader_sees_a_note_and_goes_on(reader, capsys):
-    assert claims.check("weight beats unit", False, {"weight": 97.0}, seeds="3 seeds: 98.0 ± 0.1") is False
+    result = claims.check("weight beats unit", False, {"weight": 97.0}, seeds="3 seeds: 98.0 ± 0.1")
+    assert not result and result == False and repr(result) == "Checked(False)"  # noqa: E712 (it compares as a bool)
     out = capsys.readouterr().out
     assert "NOTE: on this run this does not hold: weight beats unit (weight = 97)" in out and "3 seeds: 98.0 ± 0.1" in out
-    assert claims.check("two is more than one", 2 > 1, {"two": 2}) is True
+    assert claims.check("two is more than one", 2 > 1, {"two": 2}) == True  # noqa: E712
     assert "✓ two is more than one (two = 2)" in capsys.readouterr().out
 
 
@@ -64,7 +65,8 @@ def test_a_claim_in_a_kernel_is_a_visible_note_and_the_notebook_goes_on(tmp_path
 
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("from helpers.claims import check\ncheck('pruning is free', False, {'loss': 6.2})"),
-        nbformat.v4.new_code_cell("print('went on')")])
+        nbformat.v4.new_code_cell("print('went on')"),
+        nbformat.v4.new_code_cell("check('one is one', 1 == 1)")])
     path = tmp_path / "reader.ipynb"
     nbformat.write(notebook, path)
     env = {"PRUNING_MNIST_CLAIMS": "note", "CI": ""}
@@ -75,6 +77,8 @@ def test_a_claim_in_a_kernel_is_a_visible_note_and_the_notebook_goes_on(tmp_path
     first = executed.cells[0].outputs[0]["data"]["text/html"]
     assert "On this run this does not hold:</b> pruning is free" in first and "loss = 6.2" in first
     assert executed.cells[1].outputs[0]["text"] == "went on\n"
+    assert len(executed.cells[0].outputs) == 1  # the note, and no "False" under it
+    assert [o["output_type"] for o in executed.cells[2].outputs] == ["display_data"]  # the ✓ line, no "True"
 
 
 def test_the_series_seed_comes_from_the_environment(monkeypatch):
