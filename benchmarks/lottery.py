@@ -24,6 +24,7 @@ import pandas as pd
 from benchmarks.seeds import cell, over_seeds, summarise
 from helpers.lottery import CONTROL_ROUNDS, LATE_STEP, branch, find_tickets
 from helpers.stats import standard_error
+from helpers.config import project_home
 from helpers.training import baseline, initial_weights
 
 BRANCH_ORDER = ("ticket", "reinitialised", "reinitialised, rescaled", "random mask", "no rewind", "late rewind")
@@ -92,11 +93,59 @@ def targets(summary: pd.DataFrame, n_test: int) -> list[str]:
     return lines
 
 
+def sentences(summary: pd.DataFrame, baselines: pd.DataFrame, n_test: int = 10_000) -> str:
+    """The sentences of docs/results.md under the lottery table, every number and every word made from it: the
+    targets, the tickets against the dense network and the series' baseline (`baselines`: docs/results_baselines.csv),
+    and each control against the ticket by the noise rule (twice the standard error of the difference)."""
+    rows = summary.set_index(["branch", "round"])
+    sparse = [r for r in (5, 6, 7) if ("ticket", r) in rows.index]
+    low = [r for r in (6, 7) if ("reinitialised", r) in rows.index]
+    quoted = lambda branch, r: f"{100 * rows.loc[(branch, r), 'accuracy']:.2f} ± {100 * rows.loc[(branch, r), 'se']:.2f}"  # noqa: E731
+    share = lambda r: f"{rows.loc[('ticket', r), 'remaining']:.1f}%"  # noqa: E731
+    listed = lambda items: ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else items[0]  # noqa: E731
+    l1 = 100 * baselines.loc[baselines["recipe"] == "l1", "accuracy"]
+    below = [l1.mean() - 100 * rows.loc[("ticket", r), "accuracy"] for r in sparse]
+    met = all(line.endswith("-> met") for line in targets(summary, n_test) if "(no target)" not in line)
+    text = [("Both targets are met." if met else "Not every target is met (`python -m benchmarks.lottery` prints "
+             "which).") + f" The tickets with {listed([share(r) for r in sparse])} of the weights score "
+            f"{listed([quoted('ticket', r) for r in sparse])}, "
+            + ("above" if all(rows.loc[('ticket', r), 'accuracy'] >= rows.loc[('ticket', 0), 'accuracy'] for r in sparse)
+               else "not all above") + f" the dense network of the same recipe ({quoted('ticket', 0)}) and "
+            f"{min(below):.2f} to {max(below):.2f} points below the 10-epoch baseline ({l1.mean():.2f} ± "
+            f"{l1.std() / len(l1) ** 0.5:.2f})."]
+
+    def against(kind: str) -> tuple[list[str], list[str], list[bool]]:
+        gaps = [gap(summary, ("ticket", r), (kind, r), n_test) for r in low]
+        return ([f"{100 * d:.2f}" for d, _ in gaps], [f"{100 * n:.2f}" for _, n in gaps], [abs(d) <= n for d, n in gaps])
+
+    d, n, close = against("reinitialised")
+    text.append(f"With new random initial values the same masks score {listed([f'{x} points less at {share(r)}' for x, r in zip(d, low)])} "
+                f"(the noise, twice the standard error of the difference: {listed(n)})"
+                + (", and a random mask with the ticket's initial values does worse still "
+                   f"({quoted('random mask', 7)} at {share(7)})." if ("random mask", 7) in rows.index else "."))
+    if ("reinitialised, rescaled", low[-1]) in rows.index:
+        d, n, close = against("reinitialised, rescaled")
+        closed = [100 * (rows.loc[("reinitialised, rescaled", r), "accuracy"] - rows.loc[("reinitialised", r), "accuracy"])
+                  for r in low]
+        text.append("Rescaled by 1/sqrt(density) per layer, the new values take back "
+                    f"{listed([f'{x:.2f}' for x in closed])} points of that gap, and the ticket stays "
+                    + ("ahead" if not any(close) else "ahead or too close to call")
+                    + f" ({listed([f'{x} points at {share(r)}' for x, r in zip(d, low)])}; noise {listed(n)}).")
+    for kind, verb in (("no rewind", "Going back to the initial weights instead of continuing to train the pruned "
+                                     "network (*no rewind*)"), ("late rewind", "Rewinding to step 86 instead of 0")):
+        if ("ticket", low[0]) in rows.index and (kind, low[-1]) in rows.index:
+            d, n, close = against(kind)
+            text.append(f"{verb} changes " + ("nothing beyond the noise" if all(close) else "the result by more than the noise")
+                        + f" (the ticket minus it: {listed([f'{x} points at {share(r)}' for x, r in zip(d, low)])}; noise {listed(n)}).")
+    return " ".join(text)
+
+
 def main() -> None:
     summary, data, seeds, out = over_seeds("lottery", one_seed, ("branch", "round"), markdown, __doc__.splitlines()[0],
                                            summary_of=summary_of)
     print(markdown(summary))
     print("\n" + "\n".join(targets(summary, len(data.test))))
+    print("\n" + sentences(summary, pd.read_csv(project_home() / "docs" / "results_baselines.csv")))
     print(f"\nwrote {out}")
 
 

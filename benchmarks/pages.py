@@ -55,6 +55,7 @@ def parts() -> dict[str, Callable[[], str]]:
         "criteria": lambda: criteria.markdown(_csv("criteria_summary.csv")),
         "repair": lambda: repair.markdown(_csv("repair_summary.csv")),
         "lottery": lambda: lottery.markdown(_csv("lottery_summary.csv")),
+        "lottery-summary": lambda: lottery.sentences(_csv("lottery_summary.csv"), _csv("results_baselines.csv")),
         "speed": lambda: speed_table.markdown(_csv("benchmarks.csv")),
         "explorer-browser": lambda: explorer.browser_table(_browser()),
         "explorer-browser-summary": lambda: explorer.browser_summary(_browser(), _dense_evaluation()),
