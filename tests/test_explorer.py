@@ -411,11 +411,14 @@ def test_without_a_running_loop_or_from_python_every_change_is_exact(make):
     assert asyncio.run(assign()) == 58
 
 
-def test_ten_values_from_the_browser_within_a_second_end_in_the_state_of_the_last(trained, make):
+def test_ten_values_from_the_browser_are_estimated_and_end_in_the_state_of_the_last(trained, make):
+    """What keeps a drag fast (timed in benchmarks/explorer.py, not here): the values between the first and the
+    last are estimated, never computed exactly, so only those two enter the cache."""
     net, test, _ = trained
     explorer = make(method="unit")
-    *_, took = drag(explorer, (12, 87, 33, 91, 5, 64, 48, 97, 21, 76))
-    assert took < 1
+    before = set(explorer._cache)
+    drag(explorer, (12, 87, 33, 91, 5, 64, 48, 97, 21, 76))
+    assert {setting.k for setting in set(explorer._cache) - before} <= {12, 76}
     assert explorer.result.k == 76 and explorer.estimate is None and explorer._pending is None
     assert explorer.result.accuracy == evaluate(prune(net, 76, "unit"), test)
     assert "k = <span class='pm-k-shown'>76</span>%" in explorer.readout.value and "pm-accuracy" in explorer.readout.value
