@@ -156,7 +156,7 @@ def test_the_data_file_of_the_baseline_equals_sweep(real_data):
 @pytest.fixture
 def site():
     """An HTTP server on 127.0.0.1 serving build/site/; yields its URL."""
-    from test_browser import CHROMIUM  # tests/ is on sys.path under pytest
+    from conftest import CHROMIUM  # tests/ is on sys.path under pytest
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install it (Debian: apt-get install chromium) to run the browser test")
     pytest.importorskip("playwright.sync_api", reason="the Python package playwright is not installed")
@@ -183,7 +183,7 @@ FRAME_TIMER = """() => { window.frameTimes = [];
 @pytest.mark.browser
 def test_the_static_explorer_answers_the_slider_in_the_browser(site, real_data):
     from playwright.sync_api import sync_playwright
-    from test_browser import ARGS, CHROMIUM, only_local
+    from conftest import ARGS, CHROMIUM, only_local
 
     _, data = real_data
     outside, errors = [], []
@@ -272,7 +272,7 @@ def test_record_the_animation_of_the_static_explorer(site, real_data):
     build/screenshots/static_explorer.gif (the README's copy is docs/static_explorer.gif, made by this test)."""
     from PIL import Image
     from playwright.sync_api import sync_playwright
-    from test_browser import ARGS, CHROMIUM, only_local
+    from conftest import ARGS, CHROMIUM, only_local
 
     _, data = real_data
     outside, frames = [], []
