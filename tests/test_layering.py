@@ -22,6 +22,7 @@ LAYERS = (
      "repair", "lottery",                 # repair without retraining (a package: refit, choices), lottery tickets;
      "at_init", "sparse_training",        # pruning before training (SNIP, GraSP, SynFlow) and during (gradual, RigL);
      "experiments"),                      # the old import path of the first five, for one release
+    ("when_to_prune",),                   # before, during or after training: every arm trained and costed alike
     ("deploy", "timing",                  # shipping: CSR and inference, the timings;
      "compression", "coding", "export"),  # Deep Compression and its entropy coding, ONNX and int8
     ("plots",),                           # figures from results and networks
