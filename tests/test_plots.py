@@ -45,9 +45,9 @@ assert dict(matplotlib.rcParams) == once
 def test_every_name_keeps_its_old_address():
     # the names notebooks, the explorer, benchmarks and tests use as `plots.X`, now defined in the subject modules
     from helpers import pruning
-    from helpers.plots import criteria, deploy, lottery, repair, style, sweeps, training, weights
+    from helpers.plots import criteria, deploy, lottery, repair, style, sweeps, training, weights, when_to_prune
     homes = {style: ["use_style", "METHOD_COLORS", "CUT_COLORS", "PROCEDURE_STYLES", "FORM_MARKERS", "CRITERION_COLORS",
-                     "BRANCH_STYLES"],
+                     "BRANCH_STYLES", "WHEN_COLORS"],
              training: ["digits", "digit_strip", "class_balance", "learning_curves"],
              weights: ["WeightHistograms", "weight_histograms", "decade_range", "unit_norms", "pixel_maps"],
              sweeps: ["accuracy_vs_k", "dumbbell", "error_vs_cost"],
@@ -56,6 +56,7 @@ def test_every_name_keeps_its_old_address():
              criteria: ["criteria_vs_k", "sensitivity"],
              repair: ["obs_two_weights", "reconstruction", "repair_vs_k"],
              lottery: ["tickets", "validation_curves"],
+             when_to_prune: ["layer_shares", "connected_vs_keep", "accuracy_vs_cost", "accuracy_vs_keep"],
              pruning: ["cut_magnitudes", "pixel_survival", "pixel_values", "PIXEL_VALUES"]}
     for module, names in homes.items():
         for name in names:
