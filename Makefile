@@ -10,7 +10,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 NOTEBOOK_FILES = $(sort $(wildcard notebooks/[0-9]*.ipynb))
-# make claims: the seeds and (by number; empty = 01-09) the notebooks it runs
+# make claims: the seeds and (by number; empty = all but 00) the notebooks it runs
 SEEDS ?= 0 1 2 3 4
 NOTEBOOKS ?=
 EXECUTED  = build/executed
@@ -55,14 +55,16 @@ explorer: $(BIN)/.installed
 	JUPYTER_PATH=app $(BIN)/voila app/explorer.ipynb --template=offline --port=8866
 
 # 3 seeds of the one-shot (with and without L1), fine-tuned and iterative sweeps, then the criteria and allocation
-# tables of notebook 06, the repair table of notebook 07 and the lottery table of notebook 08, mean ± standard error:
+# tables of notebook 06, the repair table of notebook 07, the lottery table of notebook 08 and the before/during/after
+# table of notebook 10, mean ± standard error:
 # writes build/results/ (not part of CI: it trains two networks per seed, fine-tunes for 24 epochs per seed, and runs
-# 22 short trainings per seed for the lottery)
+# 22 short trainings per seed for the lottery, 8 sparse trainings per seed for notebook 10)
 results: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.seeds
 	$(BIN)/python -m benchmarks.criteria
 	$(BIN)/python -m benchmarks.repair
 	$(BIN)/python -m benchmarks.lottery
+	$(BIN)/python -m benchmarks.when_to_prune
 
 # the L1 strength of RECIPE, chosen on the validation split: writes build/results/recipe.csv (four trainings on seed 0)
 recipe: $(BIN)/.installed

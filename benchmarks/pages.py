@@ -47,7 +47,7 @@ def _dense_evaluation() -> float:
 
 def parts() -> dict[str, Callable[[], str]]:
     """Every generated part by name: a function that makes it from the files in docs/."""
-    from benchmarks import all as speed_table, criteria, explorer, lottery, recipe, repair, seeds, ship
+    from benchmarks import all as speed_table, criteria, explorer, lottery, recipe, repair, seeds, ship, when_to_prune
     return {
         "headline": lambda: seeds.headline(_csv("results_summary.csv")),
         "results": lambda: seeds.markdown(_csv("results_summary.csv")),
@@ -56,6 +56,8 @@ def parts() -> dict[str, Callable[[], str]]:
         "repair": lambda: repair.markdown(_csv("repair_summary.csv")),
         "lottery": lambda: lottery.markdown(_csv("lottery_summary.csv")),
         "lottery-summary": lambda: lottery.sentences(_csv("lottery_summary.csv"), _csv("results_baselines.csv")),
+        "when-to-prune": lambda: when_to_prune.markdown(_csv("when_to_prune_summary.csv")),
+        "when-to-prune-target": lambda: when_to_prune.target(_csv("when_to_prune_summary.csv")),
         "speed": lambda: speed_table.markdown(_csv("benchmarks.csv")),
         "explorer-browser": lambda: explorer.browser_table(_browser()),
         "explorer-browser-summary": lambda: explorer.browser_summary(_browser(), _dense_evaluation()),

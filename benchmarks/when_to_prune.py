@@ -48,12 +48,17 @@ def summary_of(runs: pd.DataFrame) -> pd.DataFrame:
     return summary.merge(runs.groupby(by, sort=False)[MEANS].mean().reset_index(), on=by)
 
 
+def _accuracy(row: pd.Series) -> str:
+    """Test accuracy in %, mean ± standard error (the mean alone for one seed)."""
+    return f"{100 * row['accuracy']:.2f}" + ("" if row["n"] < 2 else f" ± {100 * row['se']:.2f}")
+
+
 def markdown(summary: pd.DataFrame) -> str:
     """The table of docs/results.md: one row per arm, share kept and budget."""
     lines = ["| when | arm | hidden weights kept | epochs | training cost (% of dense) | weights connected (%) "
              "| test accuracy (%) | n |", "|---|---|---|---|---|---|---|---|"]
     for _, r in summary.iterrows():
-        accuracy = f"{100 * r['accuracy']:.2f}" + ("" if r["n"] < 2 else f" ± {100 * r['se']:.2f}")
+        accuracy = _accuracy(r)
         lines.append(f"| {r['when']} | {r['arm']} | {r['keep']:g}% | {r['epochs']:g} | {100 * r['flops_share']:.2f} "
                      f"| {r['connected_share']:.2f} | {accuracy} | {r['n']} |")
     return "\n".join(lines)
@@ -69,7 +74,7 @@ def target(summary: pd.DataFrame) -> str:
     met = "met" if best["accuracy"] >= TARGET_ACCURACY else "not met"
     return (f"target {met}: best arm sparse from the first step at {TARGET_KEEP:g}% of the hidden weights and at most "
             f"{TARGET_COST:.0%} of the dense training cost: {best['arm']} ({best['epochs']:g} epochs), "
-            f"{100 * best['accuracy']:.2f} ± {100 * best['se']:.2f}% at {100 * best['flops_share']:.2f}% "
+            f"{_accuracy(best)}% at {100 * best['flops_share']:.2f}% "
             f"(target {100 * TARGET_ACCURACY:.1f}%)")
 
 

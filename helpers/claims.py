@@ -134,7 +134,7 @@ def check(claim: str, holds: bool, numbers: Mapping[str, object] | None = None, 
         ClaimFailed: the claim is false and the mode is strict (`make test`, `make claims`, CI).
         TypeError: `holds` is not a bool (a tensor or a NumPy bool is converted; None is refused).
 
-    Used in 01-09.
+    Used in 01-10.
     """
     if holds is None or not hasattr(holds, "__bool__"):
         raise TypeError(f"holds must be a bool, got {holds!r}")
@@ -227,7 +227,7 @@ def run(seeds: list[int], selection: list[str]) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.claims", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--notebooks", nargs="*", default=[], help="numbers, e.g. 03 06 (default: 01-09)")
+    parser.add_argument("--notebooks", nargs="*", default=[], help="numbers, e.g. 03 06 (default: every notebook but 00)")
     arguments = parser.parse_args(argv)
     failed = run(arguments.seeds, arguments.notebooks)
     if failed.empty:

@@ -233,3 +233,37 @@ def test_shipping_sentences_say_met_only_when_both_targets_are():
     text = summary(table)
     assert "fits in 40,000 bytes, 239 times smaller" in text and "both targets met" in text
     assert "validation chooses" not in text  # 5 bits was also the choice: one sentence
+
+
+def when_to_prune_runs():
+    rows = []
+    for seed in range(3):
+        for arm, when, epochs, accuracy, cost in (("SNIP", "before", 10, 0.96, 0.011), ("RigL", "during", 10, 0.97, 0.014),
+                                                  ("RigL", "during", 35, 0.979 + 0.001 * seed, 0.046),
+                                                  ("gradual", "during", 10, 0.985, 0.30)):
+            rows.append(dict(arm=arm, when=when, keep=1.0, seed=seed, epochs=epochs, validation_accuracy=accuracy - 0.004,
+                             accuracy=accuracy, kept_share=1.08, connected_share=1.0, collapsed="", flops_share=cost,
+                             seconds=60.0))
+    return pd.DataFrame(rows)
+
+
+def test_when_to_prune_table_and_target_line():
+    from benchmarks.when_to_prune import markdown as arms_markdown, summary_of, target
+    summary = summary_of(when_to_prune_runs())
+    lines = arms_markdown(summary).splitlines()
+    assert lines[2] == "| before | SNIP | 1% | 10 | 1.10 | 1.00 | 96.00 ± 0.00 | 3 |"
+    assert lines[4] == "| during | RigL | 1% | 35 | 4.60 | 1.00 | 98.00 ± 0.06 | 3 |"
+    assert target(summary).startswith("target met: best arm sparse from the first step")  # 98.00 >= 98.0, 4.6% <= 5%
+    assert "RigL (35 epochs), 98.00 ± 0.06% at 4.60%" in target(summary)
+    slower = summary.copy()
+    slower.loc[slower["epochs"] == 35, "flops_share"] = 0.06  # over budget: the 10-epoch RigL is the best left
+    assert target(slower).startswith("target not met") and "RigL (10 epochs), 97.00" in target(slower)
+    assert "gradual" not in target(slower)  # it starts dense: not sparse from the first step
+
+
+def test_page_when_to_prune_table_is_the_one_made_from_docs():
+    from benchmarks.when_to_prune import markdown as arms_markdown, target
+    summary = pd.read_csv(ROOT / "docs" / "when_to_prune_summary.csv", keep_default_na=False)
+    page = (ROOT / "docs" / "results.md").read_text()
+    assert arms_markdown(summary) in page and target(summary) in page
+    assert set(summary["arm"]) >= {"SNIP", "SNIP, shuffled", "GraSP", "SynFlow", "RigL", "gradual", "magnitude + fine-tuning"}

@@ -501,7 +501,7 @@ def test_when_to_prune_figures_draw_what_they_are_given():
     plt.close(figure)
     summary = pd.DataFrame(dict(arm=["SNIP", "RigL"], when=["before", "during"], keep=[1.0, 1.0], epochs=[10, 35],
                                 flops_share=[0.018, 0.046], accuracy=[0.97, 0.98], se=[0.001, 0.0005]))
-    figure = plots.accuracy_vs_cost(summary, dense=(0.9855, 0.0001), this_run=summary.assign(accuracy=[0.96, 0.975]))
+    figure = plots.accuracy_vs_cost(summary, dense=(0.9855, 0.0001))
     axis = figure.axes[0]
     points = [c[0] for c in axis.containers]  # the errorbars' data lines: SNIP, RigL, dense
     drawn = [(p.get_xdata()[0], p.get_ydata()[0]) for p in points]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.plots.common import add_accuracy_axis, log_error_axis
+from helpers.plots.deploy import POINT_LABEL, arrange_labels
 from helpers.plots.style import WHEN_COLORS
 
 #: Marker of each method of `helpers.at_init` in the figures.
@@ -91,14 +92,12 @@ def connected_vs_keep(table: pd.DataFrame) -> plt.Figure:
     return figure
 
 
-def accuracy_vs_cost(summary: pd.DataFrame, dense: tuple[float, float] | None = None,
-                     this_run: pd.DataFrame | None = None) -> plt.Figure:
+def accuracy_vs_cost(summary: pd.DataFrame, dense: tuple[float, float] | None = None) -> plt.Figure:
     """Test error (log) against the training cost (% of the dense baseline's, log), a point per arm.
 
     Args:
         summary: columns arm, when, epochs, flops_share (0-1), accuracy (0-1), se; one row per arm.
         dense: (accuracy, se) of the dense baseline, drawn at 100% of its own cost.
-        this_run: optional rows of this run (arm, when, flops_share, accuracy), drawn as small hollow markers.
     """
     figure, axis = plt.subplots(figsize=(7.5, 4.4))
     errors = list(100 * (1 - summary["accuracy"]))
@@ -107,20 +106,15 @@ def accuracy_vs_cost(summary: pd.DataFrame, dense: tuple[float, float] | None = 
         axis.errorbar(100 * r["flops_share"], 100 * (1 - r["accuracy"]), yerr=100 * np.nan_to_num(r["se"]), fmt="o",
                       color=colour, ms=6, capsize=2)
         axis.annotate(f"{r['arm']} ({r['epochs']:g} ep.)", (100 * r["flops_share"], 100 * (1 - r["accuracy"])),
-                      xytext=(6, 3), textcoords="offset points", fontsize=8, color=colour)
-    if this_run is not None:
-        for _, r in this_run.iterrows():
-            axis.scatter(100 * r["flops_share"], 100 * (1 - r["accuracy"]), marker="o", facecolors="none",
-                         edgecolors=WHEN_COLORS[r["when"]], s=40, zorder=3)
-        errors += list(100 * (1 - this_run["accuracy"]))
+                      xytext=(6, 3), textcoords="offset points", fontsize=8, color=colour, gid=POINT_LABEL)
     if dense is not None:
         axis.errorbar(100, 100 * (1 - dense[0]), yerr=100 * dense[1], fmt="*", color=WHEN_COLORS["dense"], ms=11)
-        axis.annotate("dense baseline", (100, 100 * (1 - dense[0])), xytext=(-8, -12), textcoords="offset points",
-                      fontsize=8, ha="right", color=WHEN_COLORS["dense"])
+        axis.annotate("dense baseline", (100, 100 * (1 - dense[0])), xytext=(6, 3), textcoords="offset points",
+                      fontsize=8, color=WHEN_COLORS["dense"], gid=POINT_LABEL)
         errors.append(100 * (1 - dense[0]))
     axis.axvline(5, color="0.5", ls="--", lw=0.8)
-    axis.annotate("5% of the dense training", (5, 0.99), xycoords=("data", "axes fraction"), rotation=90, ha="right",
-                  va="top", fontsize=8, color="0.4")
+    axis.annotate("← 5% of the dense training", (5, 0.03), xycoords=("data", "axes fraction"), xytext=(3, 0),
+                  textcoords="offset points", ha="left", va="bottom", fontsize=8, color="0.4")
     axis.set_xscale("log")
     axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_xlabel("training cost (% of the dense baseline's multiply-adds, log)")
@@ -129,12 +123,11 @@ def accuracy_vs_cost(summary: pd.DataFrame, dense: tuple[float, float] | None = 
     add_accuracy_axis(axis)
     handles = [matplotlib.lines.Line2D([], [], marker="o", ls="", color=c, label=w)
                for w, c in WHEN_COLORS.items() if w != "dense"]
-    if this_run is not None:
-        handles.append(matplotlib.lines.Line2D([], [], marker="o", ls="", markerfacecolor="none", color="0.4",
-                                               label="this run"))
-    axis.legend(handles=handles, title="pruned", frameon=False, fontsize=8, loc="upper left")
+    axis.legend(handles=handles, title="pruned", frameon=False, fontsize=8, loc="lower left")
     axis.set_title("Accuracy against what the training costs", loc="left")
+    axis.set_xlim(None, 400)
     figure.tight_layout()
+    arrange_labels(axis)
     return figure
 
 
