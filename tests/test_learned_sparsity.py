@@ -78,8 +78,8 @@ def test_train_l0_with_a_price_on_weights_keeps_fewer_and_keeps_pruned_weights_p
     with torch.no_grad():
         net[0].weight[:, :3] = 0  # pruned before
     train = toy()
-    free = train_l0(net, train, epochs=3, strength=0.0)
-    priced = train_l0(net, train, epochs=3, strength=200.0)
+    free = train_l0(net, train, epochs=20, strength=0.0, batch_size=32)
+    priced = train_l0(net, train, epochs=20, strength=200.0, batch_size=32)
 
     def kept(network):
         return sum(int((layer.weight != 0).sum()) for _, layer in linear_layers(network))

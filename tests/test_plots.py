@@ -45,7 +45,7 @@ assert dict(matplotlib.rcParams) == once
 def test_every_name_keeps_its_old_address():
     # the names notebooks, the explorer, benchmarks and tests use as `plots.X`, now defined in the subject modules
     from helpers import pruning
-    from helpers.plots import criteria, deploy, lottery, repair, style, sweeps, training, weights
+    from helpers.plots import criteria, deploy, frontier, lottery, repair, style, sweeps, training, weights
     homes = {style: ["use_style", "METHOD_COLORS", "CUT_COLORS", "PROCEDURE_STYLES", "FORM_MARKERS", "CRITERION_COLORS",
                      "BRANCH_STYLES"],
              training: ["digits", "digit_strip", "class_balance", "learning_curves"],
@@ -56,6 +56,7 @@ def test_every_name_keeps_its_old_address():
              criteria: ["criteria_vs_k", "sensitivity"],
              repair: ["obs_two_weights", "reconstruction", "repair_vs_k"],
              lottery: ["tickets", "validation_curves"],
+             frontier: ["waterfall", "bytes_front"],
              pruning: ["cut_magnitudes", "pixel_survival", "pixel_values", "PIXEL_VALUES"]}
     for module, names in homes.items():
         for name in names:

@@ -19,6 +19,7 @@ Where each figure lives (every name is also importable from `helpers.plots` itse
 - `criteria` (06): `criteria_vs_k`, `sensitivity`.
 - `repair` (07): `obs_two_weights`, `reconstruction`, `repair_vs_k`.
 - `lottery` (08): `tickets`, `validation_curves`.
+- `frontier` (11): `waterfall`, `bytes_front`.
 - `common`: the axis helpers several figures share.
 - from `helpers.pruning`, the numbers some figures draw: `cut_magnitudes`,
   `pixel_survival`, `pixel_values`, `PIXEL_VALUES`.
@@ -28,6 +29,7 @@ Used in every notebook.
 
 from helpers.plots.criteria import criteria_vs_k, sensitivity
 from helpers.plots.deploy import COST_UNITS, POINT_LABEL, arrange_labels, pareto, pareto_panels, pipeline, speed_and_size_vs_k
+from helpers.plots.frontier import bytes_front, waterfall
 from helpers.plots.lottery import tickets, validation_curves
 from helpers.plots.repair import obs_two_weights, reconstruction, repair_vs_k
 from helpers.plots.style import (BRANCH_STYLES, CRITERION_COLORS, CUT_COLORS, FORM_MARKERS, METHOD_COLORS,
@@ -46,5 +48,6 @@ __all__ = [
     "criteria_vs_k", "sensitivity",
     "obs_two_weights", "reconstruction", "repair_vs_k",
     "tickets", "validation_curves",
+    "waterfall", "bytes_front",
     "cut_magnitudes", "pixel_survival", "pixel_values", "PIXEL_VALUES",
 ]
