@@ -28,8 +28,6 @@ from helpers import frontier
 from helpers.data import load_mnist
 from helpers.training import baseline
 
-#: The L0 comparison: epochs for both routes, and the price of a weight (on seed 0, 40 kept 3,610 weights and 120 kept 2,100 after 12 epochs: 50 lands near 3,000).
-L0_EPOCHS, L0_STRENGTH = 12, 50.0
 
 
 def run_seed(seed: int, data, l0: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -52,7 +50,8 @@ def run_seed(seed: int, data, l0: bool = True) -> tuple[pd.DataFrame, pd.DataFra
         start = frontier.distil(frontier.unit_step(net, frontier.RECIPE.unit_k), train, frontier.RECIPE.epochs,
                                 teacher=teacher, distillation=frontier.RECIPE.distillation, lr=frontier.RECIPE.lr,
                                 seed=seed)
-        versus = frontier.versus_l0(start, train, validation, test, L0_EPOCHS, L0_STRENGTH, teacher=teacher,
+        versus = frontier.versus_l0(start, train, validation, test, frontier.L0_EPOCHS, frontier.L0_STRENGTH,
+                                    teacher=teacher,
                                     distillation=frontier.RECIPE.distillation, seed=seed)
         rows.append(versus.assign(step="the file"))
         print(f"seed {seed}: L0 {time.perf_counter() - started:.0f} s", flush=True)

@@ -15,12 +15,12 @@ from helpers.plots.common import add_accuracy_axis
 from helpers.plots.deploy import _bytes_label
 
 
-def _bytes_axis(axis: plt.Axes, which: str = "x") -> None:
-    target = axis.xaxis if which == "x" else axis.yaxis
-    target.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0,)))
-    target.set_major_formatter(matplotlib.ticker.FuncFormatter(_bytes_label))
-    target.set_minor_locator(matplotlib.ticker.LogLocator(subs=(2.0, 5.0)))
-    target.set_minor_formatter(matplotlib.ticker.NullFormatter())
+def _bytes_axis(axis: plt.Axes, subs: tuple[float, ...] = (1.0,)) -> None:
+    """Bytes on the x axis: ticks at `subs` times each power of ten, labelled in kB or MB."""
+    axis.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=subs))
+    axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_bytes_label))
+    axis.xaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs=tuple(range(1, 10))))
+    axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def _error_axis(axis: plt.Axes, errors: np.ndarray) -> None:
@@ -56,13 +56,16 @@ def waterfall(table: pd.DataFrame) -> plt.Figure:
     for column, label, marker in (("validation_accuracy", "validation", "o"), ("test_accuracy", "test", "s")):
         errors[column] = 100 * (1 - table[column].to_numpy())
         right.plot(steps, errors[column], marker=marker, label=label)
+    worst = errors["test_accuracy"].max()
     for step, error in zip(steps, errors["test_accuracy"]):
-        right.annotate(f"{100 - error:.2f}", (step, error), xytext=(0, 8), textcoords="offset points", ha="center",
-                       fontsize=8, color="C1")
+        below = error == worst and error > errors["test_accuracy"].min()  # the lowest point: its label under it
+        right.annotate(f"{100 - error:.2f}", (step, error), xytext=(0, -16 if below else 8), textcoords="offset points",
+                       ha="center", fontsize=8, color="C1")
     _error_axis(right, np.concatenate(list(errors.values())))
-    right.set_xticks(steps, table["step"], rotation=20, ha="right")
-    right.set(ylabel="error (%), log, better ↑", title="accuracy after each step")
-    right.legend(fontsize=9, loc="lower left")
+    right.set_xticks(steps, [str(step + 1) for step in steps])
+    right.set(xlabel="step (as numbered on the left)", ylabel="error (%), log, better ↑",
+              title="accuracy after each step")
+    right.legend(fontsize=9, loc="center right")
     figure.tight_layout()
     return figure
 
@@ -98,7 +101,9 @@ def bytes_front(points: pd.DataFrame, published: pd.DataFrame | None = None, tar
         errors.append(np.array([100 * (1 - target)]))
         axis.axhline(100 * (1 - target), color="C3", ls="--", lw=1, label=f"{100 * target:.0f}% accuracy")
     axis.set_xscale("log")
-    _bytes_axis(axis)
+    sizes = pd.concat([points["bytes"], published["bytes"].dropna()] if published is not None else [points["bytes"]])
+    axis.set_xlim(sizes.min() / 1.5, sizes.max() * 1.5)
+    _bytes_axis(axis, subs=(1.0, 2.0, 5.0))
     _error_axis(axis, np.concatenate(errors))
     axis.set(xlabel="file bytes (log scale)", ylabel="test error (%), log, better ↑",
              title="accuracy against the bytes of the file read back")
