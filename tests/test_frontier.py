@@ -145,3 +145,32 @@ def test_a_recipe_that_cannot_reach_the_size_says_which_step_falls_short():
 def test_the_published_table_names_what_each_paper_reports():
     assert set(frontier.PUBLISHED["reported"]) == {"final", "best seen"}
     assert (frontier.PUBLISHED["test_accuracy"] > 0.98).all()
+
+
+def test_drop_one_names_each_run_and_the_full_recipe_first():
+    net, before = trained_toy()
+    table = frontier.drop_one(net, *splits(), TINY, steps=("distillation", "weight sharing"))
+    assert table["dropped"].tolist() == ["nothing", "distillation", "weight sharing"]
+    assert table.set_index("dropped").loc["weight sharing", "bits"] == 8
+    assert (table["nonzero"] == table.loc[0, "nonzero"]).all()  # the same rounds: the same count
+    assert untouched(net, before)
+
+
+def test_versus_l0_compares_at_the_same_count_and_epochs():
+    net, before = trained_toy()
+    table = frontier.versus_l0(net, *splits(), epochs=4, strength=100.0, rounds=2)
+    assert table["route"].tolist() == ["L0 gates (learned)", "magnitude, in rounds"]
+    counts = table["nonzero"].tolist()
+    assert abs(counts[0] - counts[1]) <= 1 and counts[0] < 1232  # the gates kept fewer than all; magnitude matches
+    assert (table["epochs"] == 4).all() and untouched(net, before)
+    with pytest.raises(ValueError, match="rounds"):
+        frontier.versus_l0(net, *splits(), epochs=2, strength=1.0, rounds=3)
+
+
+def test_the_points_of_the_front_are_files_read_back_one_per_round():
+    net, _ = trained_toy()
+    points = []
+    _, table = shrink(net, *splits(), TINY, points=points)
+    assert [point["k"] for point in points] == list(TINY.weight_rounds)
+    assert points[-1]["nonzero"] == table.iloc[-1]["nonzero"]
+    assert points[0]["bytes"] > points[-1]["bytes"]
