@@ -158,11 +158,12 @@ def test_drop_one_names_each_run_and_the_full_recipe_first():
 
 def test_versus_l0_compares_at_the_same_count_and_epochs():
     net, before = trained_toy()
-    table = frontier.versus_l0(net, *splits(), epochs=4, strength=100.0, rounds=2)
+    _, validation, test = splits()
+    table = frontier.versus_l0(net, toy(3000, seed=6), validation, test, epochs=8, strength=1000.0, rounds=2)
     assert table["route"].tolist() == ["L0 gates (learned)", "magnitude, in rounds"]
     counts = table["nonzero"].tolist()
     assert abs(counts[0] - counts[1]) <= 1 and counts[0] < 1232  # the gates kept fewer than all; magnitude matches
-    assert (table["epochs"] == 4).all() and untouched(net, before)
+    assert (table["epochs"] == 8).all() and untouched(net, before)
     with pytest.raises(ValueError, match="rounds"):
         frontier.versus_l0(net, *splits(), epochs=2, strength=1.0, rounds=3)
 
