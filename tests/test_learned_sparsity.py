@@ -71,6 +71,7 @@ def test_gated_starts_as_the_network_it_wraps_and_ungated_gives_back_what_it_com
     assert torch.allclose(plain(x), model(x), atol=1e-6)
     assert int((plain[0].weight == 0).sum()) == 5 * 20
     assert untouched(net, before)
+    assert expected_l0(model).item() == pytest.approx(sum(layer.expected_l0().item() for layer in model[::2]))
 
 
 def test_train_l0_with_a_price_on_weights_keeps_fewer_and_keeps_pruned_weights_pruned():
