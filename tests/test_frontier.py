@@ -175,3 +175,17 @@ def test_the_points_of_the_front_are_files_read_back_one_per_round():
     assert [point["k"] for point in points] == list(TINY.weight_rounds)
     assert points[-1]["nonzero"] == table.iloc[-1]["nonzero"]
     assert points[0]["bytes"] > points[-1]["bytes"]
+
+
+def test_a_truncated_or_corrupt_file_is_refused(tmp_path):
+    from helpers.coding import CompressedFileError
+    net, _ = trained_toy()
+    path = tmp_path / "net.dc"
+    file_step(share_step(weight_round(net, 80)[0], 4, toy(), epochs=0), 4, path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-10])
+    with pytest.raises(CompressedFileError, match="truncated"):
+        load_compressed(path)
+    path.write_bytes(data[:40] + bytes([data[40] ^ 1]) + data[41:])
+    with pytest.raises(CompressedFileError, match="corrupt"):
+        load_compressed(path)
