@@ -17,13 +17,12 @@ Usage: python -m benchmarks.lottery [--seeds 0 1 2]
 
 from __future__ import annotations
 
-import math
 
 import pandas as pd
 
 from benchmarks.seeds import cell, over_seeds, summarise
 from helpers.lottery import CONTROL_ROUNDS, LATE_STEP, branch, find_tickets
-from helpers.stats import standard_error
+from helpers.stats import noise_over_seeds
 from helpers.config import project_home
 from helpers.training import baseline, initial_weights
 
@@ -52,9 +51,7 @@ def gap(summary: pd.DataFrame, a: tuple[str, int], b: tuple[str, int], n_test: i
     """(mean of a − mean of b, the noise): twice the standard error of the difference, over seeds or, if larger, binomial."""
     rows = summary.set_index(["branch", "round"])
     x, y = rows.loc[a], rows.loc[b]
-    over_seeds = math.sqrt(x["se"] ** 2 + y["se"] ** 2)
-    sampling = math.sqrt(standard_error(x["accuracy"], n_test) ** 2 + standard_error(y["accuracy"], n_test) ** 2)
-    return x["accuracy"] - y["accuracy"], 2 * max(over_seeds, sampling)
+    return x["accuracy"] - y["accuracy"], noise_over_seeds(x["accuracy"], x["se"], y["accuracy"], y["se"], n_test)
 
 
 def markdown(summary: pd.DataFrame) -> str:

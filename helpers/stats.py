@@ -70,6 +70,20 @@ def noise(a: float, b: float, n: int) -> float:
     return Z_THRESHOLD * math.hypot(standard_error(a, n), standard_error(b, n))
 
 
+def noise_over_seeds(a: float, se_a: float, b: float, se_b: float, n: int) -> float:
+    """The noise rule for two means over seeds: twice the standard error of their difference, taken from the
+    seeds' spread (`se_a`, `se_b`: standard errors of the means) or, where larger, from the binomial error of
+    `n` test images. A gap between two rows of a 3-seed table is called a difference only when it exceeds this.
+
+    >>> round(100 * noise_over_seeds(0.98, 0.001, 0.97, 0.0005, 10_000), 2)  # binomial: larger than the seeds' spread
+    0.44
+
+    Used in 08, 10 and the benchmarks' sentences.
+    """
+    over_seeds = math.hypot(se_a, se_b)
+    return Z_THRESHOLD * max(over_seeds, math.hypot(standard_error(a, n), standard_error(b, n)))
+
+
 def verdict(a: float, b: float, n: int, higher: str = "higher", lower: str = "lower") -> str:
     """The series' word for accuracy `a` against `b` (each on `n` images) by the noise rule.
 

@@ -45,9 +45,10 @@ assert dict(matplotlib.rcParams) == once
 def test_every_name_keeps_its_old_address():
     # the names notebooks, the explorer, benchmarks and tests use as `plots.X`, now defined in the subject modules
     from helpers import pruning
-    from helpers.plots import criteria, deploy, frontier, lottery, repair, style, sweeps, training, weights
+    from helpers.plots import (criteria, deploy, frontier, lottery, repair, style, sweeps, training, weights,
+                               when_to_prune)
     homes = {style: ["use_style", "METHOD_COLORS", "CUT_COLORS", "PROCEDURE_STYLES", "FORM_MARKERS", "CRITERION_COLORS",
-                     "BRANCH_STYLES"],
+                     "BRANCH_STYLES", "WHEN_COLORS"],
              training: ["digits", "digit_strip", "class_balance", "learning_curves"],
              weights: ["WeightHistograms", "weight_histograms", "decade_range", "unit_norms", "pixel_maps"],
              sweeps: ["accuracy_vs_k", "dumbbell", "error_vs_cost"],
@@ -56,6 +57,7 @@ def test_every_name_keeps_its_old_address():
              criteria: ["criteria_vs_k", "sensitivity"],
              repair: ["obs_two_weights", "reconstruction", "repair_vs_k"],
              lottery: ["tickets", "validation_curves"],
+             when_to_prune: ["layer_shares", "connected_vs_keep", "accuracy_vs_cost", "accuracy_vs_keep"],
              frontier: ["waterfall", "bytes_front"],
              pruning: ["cut_magnitudes", "pixel_survival", "pixel_values", "PIXEL_VALUES"]}
     for module, names in homes.items():
@@ -474,4 +476,43 @@ def test_pipeline_draws_one_bar_per_stage_and_the_accuracy_of_each_step():
     labels = sorted(t.get_text() for t in right.texts)
     assert labels == sorted(f"{100 * a:.2f}" for a in [0.982, 0.93, 0.976, 0.985, 0.94, 0.981])
     assert right.yaxis_inverted() and [t.get_text() for t in right.get_xticklabels()] == ["dense", "pruned", "fine-tuned"]
+    plt.close(figure)
+
+
+def test_when_to_prune_figures_draw_what_they_are_given():
+    import torch
+    from helpers import at_init
+    from helpers.model import make_mlp
+    net = make_mlp((6, 4), inputs=5, classes=3)
+    masks = {"0": torch.ones(6, 5, dtype=torch.bool), "2": torch.zeros(4, 6, dtype=torch.bool)}
+    masks["2"][0, 0] = True
+    figure = plots.layer_shares({"A": at_init.shares_kept(net, masks)}, keep=50)
+    bars = figure.axes[0].patches
+    assert [round(bar.get_height(), 2) for bar in bars] == [100.0, round(100 / 24, 2)]  # the output layer is not drawn
+    assert list(figure.axes[0].get_lines()[0].get_ydata()) == [50, 50]
+    plt.close(figure)
+    collapse = pd.DataFrame(dict(method=["A", "A", "B", "B"], keep=[1, 0.1, 1, 0.1], connected=[0.9, 0.0, 0.8, 0.05],
+                                 collapsed=["", "2", "", ""]))
+    figure = plots.connected_vs_keep(collapse)
+    axis = figure.axes[0]
+    lines = [line for line in axis.get_lines() if line.get_label() in ("A", "B")]
+    assert [line.get_ydata().tolist() for line in lines] == [[0.9], [0.8, 0.05]]
+    assert axis.get_xlim()[0] > axis.get_xlim()[1]  # sparser to the right
+    disconnected = [c.get_offsets().tolist() for c in axis.collections if len(c.get_offsets())]
+    assert [[0.1, pytest.approx(0.05 / 4)]] in disconnected  # A at 0.1%: below the line, with an emptied layer
+    plt.close(figure)
+    summary = pd.DataFrame(dict(arm=["SNIP", "RigL"], when=["before", "during"], keep=[1.0, 1.0], epochs=[10, 35],
+                                flops_share=[0.018, 0.046], accuracy=[0.97, 0.98], se=[0.001, 0.0005]))
+    figure = plots.accuracy_vs_cost(summary, dense=(0.9855, 0.0001), this_run=summary.assign(accuracy=[0.96, 0.975]))
+    axis = figure.axes[0]
+    points = [c[0] for c in axis.containers]  # the errorbars' data lines: SNIP, RigL, dense
+    drawn = [(p.get_xdata()[0], p.get_ydata()[0]) for p in points]
+    assert drawn == [pytest.approx((1.8, 3)), pytest.approx((4.6, 2)), pytest.approx((100, 1.45))]
+    assert axis.get_xscale() == "log" and axis.get_yscale() == "log"
+    plt.close(figure)
+    figure = plots.accuracy_vs_keep(pd.concat([summary, summary.assign(keep=0.5, accuracy=[0.9, 0.95])]), dense=0.985)
+    axis = figure.axes[0]
+    first = axis.containers[0][0]
+    assert first.get_xdata().tolist() == [1.0, 0.5] and first.get_ydata().tolist() == pytest.approx([3, 10])
+    assert axis.get_xlim()[0] > axis.get_xlim()[1]
     plt.close(figure)

@@ -19,6 +19,7 @@ Where each figure lives (every name is also importable from `helpers.plots` itse
 - `criteria` (06): `criteria_vs_k`, `sensitivity`.
 - `repair` (07): `obs_two_weights`, `reconstruction`, `repair_vs_k`.
 - `lottery` (08): `tickets`, `validation_curves`.
+- `when_to_prune` (10): `layer_shares`, `connected_vs_keep`, `accuracy_vs_cost`, `accuracy_vs_keep`.
 - `frontier` (11): `waterfall`, `bytes_front`.
 - `common`: the axis helpers several figures share.
 - from `helpers.pruning`, the numbers some figures draw: `cut_magnitudes`,
@@ -33,14 +34,15 @@ from helpers.plots.frontier import bytes_front, waterfall
 from helpers.plots.lottery import tickets, validation_curves
 from helpers.plots.repair import obs_two_weights, reconstruction, repair_vs_k
 from helpers.plots.style import (BRANCH_STYLES, CRITERION_COLORS, CUT_COLORS, FORM_MARKERS, METHOD_COLORS,
-                                 PROCEDURE_STYLES, use_style)
+                                 PROCEDURE_STYLES, WHEN_COLORS, use_style)
 from helpers.plots.sweeps import accuracy_vs_k, dumbbell, error_vs_cost
 from helpers.plots.training import class_balance, digit_strip, digits, learning_curves
+from helpers.plots.when_to_prune import accuracy_vs_cost, accuracy_vs_keep, connected_vs_keep, layer_shares
 from helpers.plots.weights import WeightHistograms, decade_range, pixel_maps, unit_norms, weight_histograms
 from helpers.pruning import PIXEL_VALUES, cut_magnitudes, pixel_survival, pixel_values
 
 __all__ = [
-    "use_style", "METHOD_COLORS", "CUT_COLORS", "PROCEDURE_STYLES", "FORM_MARKERS", "CRITERION_COLORS", "BRANCH_STYLES",
+    "use_style", "METHOD_COLORS", "CUT_COLORS", "PROCEDURE_STYLES", "FORM_MARKERS", "CRITERION_COLORS", "BRANCH_STYLES", "WHEN_COLORS",
     "digits", "digit_strip", "class_balance", "learning_curves",
     "WeightHistograms", "weight_histograms", "decade_range", "unit_norms", "pixel_maps",
     "accuracy_vs_k", "dumbbell", "error_vs_cost",
@@ -48,6 +50,7 @@ __all__ = [
     "criteria_vs_k", "sensitivity",
     "obs_two_weights", "reconstruction", "repair_vs_k",
     "tickets", "validation_curves",
+    "layer_shares", "connected_vs_keep", "accuracy_vs_cost", "accuracy_vs_keep",
     "waterfall", "bytes_front",
     "cut_magnitudes", "pixel_survival", "pixel_values", "PIXEL_VALUES",
 ]

@@ -33,6 +33,9 @@ BRANCH_STYLES = {"ticket": ("o", "C0", "-"), "reinitialised": ("s", "C3", "--"),
                  "no rewind": ("D", "C2", ":"), "late rewind": ("v", "C4", "-."),
                  "reinitialised, rescaled": ("X", "C1", "--")}
 
+#: Colour of each time of pruning in notebook 10 (before, during or after training).
+WHEN_COLORS = {"before": "C1", "during": "C2", "after": "C0", "dense": "0.3"}
+
 
 def use_style() -> None:
     """Apply the series' theme to matplotlib: seaborn's white grid at notebook sizes.
