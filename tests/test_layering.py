@@ -21,10 +21,12 @@ LAYERS = (
      "inputs", "allocation",              # the blank pixels, per-layer budgets;
      "repair", "lottery",                 # repair without retraining (a package: refit, choices), lottery tickets;
      "at_init", "sparse_training",        # pruning before training (SNIP, GraSP, SynFlow) and during (gradual, RigL);
+     "learned_sparsity",                  # L0 hard-concrete gates (learned sparsity);
      "experiments"),                      # the old import path of the first five, for one release
     ("when_to_prune",),                   # before, during or after training: every arm trained and costed alike
     ("deploy", "timing",                  # shipping: CSR and inference, the timings;
-     "compression", "coding", "export"),  # Deep Compression and its entropy coding, ONNX and int8
+     "compression", "coding", "export",   # Deep Compression and its entropy coding, ONNX and int8,
+     "frontier"),                         # the recipe to the smallest file at 98%
     ("plots",),                           # figures from results and networks
     ("explorer",),                        # the widgets over all of the above
     ("static_explorer", "warm"),          # the explorer's settings computed for the site; Binder's build step

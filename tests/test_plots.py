@@ -45,7 +45,8 @@ assert dict(matplotlib.rcParams) == once
 def test_every_name_keeps_its_old_address():
     # the names notebooks, the explorer, benchmarks and tests use as `plots.X`, now defined in the subject modules
     from helpers import pruning
-    from helpers.plots import criteria, deploy, lottery, repair, style, sweeps, training, weights, when_to_prune
+    from helpers.plots import (criteria, deploy, frontier, lottery, repair, style, sweeps, training, weights,
+                               when_to_prune)
     homes = {style: ["use_style", "METHOD_COLORS", "CUT_COLORS", "PROCEDURE_STYLES", "FORM_MARKERS", "CRITERION_COLORS",
                      "BRANCH_STYLES", "WHEN_COLORS"],
              training: ["digits", "digit_strip", "class_balance", "learning_curves"],
@@ -57,6 +58,7 @@ def test_every_name_keeps_its_old_address():
              repair: ["obs_two_weights", "reconstruction", "repair_vs_k"],
              lottery: ["tickets", "validation_curves"],
              when_to_prune: ["layer_shares", "connected_vs_keep", "accuracy_vs_cost", "accuracy_vs_keep"],
+             frontier: ["waterfall", "bytes_front"],
              pruning: ["cut_magnitudes", "pixel_survival", "pixel_values", "PIXEL_VALUES"]}
     for module, names in homes.items():
         for name in names:

@@ -20,6 +20,7 @@ Where each figure lives (every name is also importable from `helpers.plots` itse
 - `repair` (07): `obs_two_weights`, `reconstruction`, `repair_vs_k`.
 - `lottery` (08): `tickets`, `validation_curves`.
 - `when_to_prune` (10): `layer_shares`, `connected_vs_keep`, `accuracy_vs_cost`, `accuracy_vs_keep`.
+- `frontier` (11): `waterfall`, `bytes_front`.
 - `common`: the axis helpers several figures share.
 - from `helpers.pruning`, the numbers some figures draw: `cut_magnitudes`,
   `pixel_survival`, `pixel_values`, `PIXEL_VALUES`.
@@ -29,6 +30,7 @@ Used in every notebook.
 
 from helpers.plots.criteria import criteria_vs_k, sensitivity
 from helpers.plots.deploy import COST_UNITS, POINT_LABEL, arrange_labels, pareto, pareto_panels, pipeline, speed_and_size_vs_k
+from helpers.plots.frontier import bytes_front, waterfall
 from helpers.plots.lottery import tickets, validation_curves
 from helpers.plots.repair import obs_two_weights, reconstruction, repair_vs_k
 from helpers.plots.style import (BRANCH_STYLES, CRITERION_COLORS, CUT_COLORS, FORM_MARKERS, METHOD_COLORS,
@@ -49,5 +51,6 @@ __all__ = [
     "obs_two_weights", "reconstruction", "repair_vs_k",
     "tickets", "validation_curves",
     "layer_shares", "connected_vs_keep", "accuracy_vs_cost", "accuracy_vs_keep",
+    "waterfall", "bytes_front",
     "cut_magnitudes", "pixel_survival", "pixel_values", "PIXEL_VALUES",
 ]
