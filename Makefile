@@ -56,7 +56,7 @@ explorer: $(BIN)/.installed
 
 # 3 seeds of the one-shot (with and without L1), fine-tuned and iterative sweeps, then the criteria and allocation
 # tables of notebook 06, the repair table of notebook 07, the lottery table of notebook 08 and the before/during/after
-# table of notebook 10, mean ± standard error:
+# table of notebook 10 and the frontier of notebook 11, mean ± standard error:
 # writes build/results/ (not part of CI: it trains two networks per seed, fine-tunes for 24 epochs per seed, and runs
 # 22 short trainings per seed for the lottery, 8 sparse trainings per seed for notebook 10)
 results: $(BIN)/.installed
@@ -65,6 +65,7 @@ results: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.repair
 	$(BIN)/python -m benchmarks.lottery
 	$(BIN)/python -m benchmarks.when_to_prune
+	$(BIN)/python -m benchmarks.frontier
 
 # the L1 strength of RECIPE, chosen on the validation split: writes build/results/recipe.csv (four trainings on seed 0)
 recipe: $(BIN)/.installed

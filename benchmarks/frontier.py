@@ -69,6 +69,29 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
+def markdown(summary: pd.DataFrame) -> str:
+    """The table of docs/speed_and_size.md: the recipe step by step, then each other route's file."""
+    lines = ["| route | step | bytes | nonzero weights | validation (%) | test (%) |", "|---|---|---|---|---|---|"]
+    rows = pd.concat([summary[summary["route"] == "recipe"],
+                      summary[(summary["route"] != "recipe") & (summary["step"] == "the file")]])
+    for _, r in rows.iterrows():
+        lines.append(f"| {r['route']} | {r['step']} | {r['bytes']:,.0f} ± {r['bytes_se']:,.0f} | {r['nonzero']:,.0f} "
+                     f"| {100 * r['validation_accuracy']:.2f} ± {100 * r['validation_accuracy_se']:.2f} "
+                     f"| {100 * r['test_accuracy']:.2f} ± {100 * r['test_accuracy_se']:.2f} |")
+    return "\n".join(lines)
+
+
+def target(summary: pd.DataFrame) -> str:
+    """The issue's three targets against the recipe's file, in one sentence."""
+    final = summary[(summary["route"] == "recipe") & (summary["step"] == "the file")].iloc[0]
+    checks = [(f"{final['bytes']:,.0f} bytes", final["bytes"] <= 5_000, "<= 5,000"),
+              (f"{final['nonzero']:,.0f} nonzero weights", final["nonzero"] <= 3_000, "<= 3,000"),
+              (f"{100 * final['test_accuracy']:.2f} ± {100 * final['test_accuracy_se']:.2f}% test accuracy",
+               final["test_accuracy"] >= 0.98, ">= 98.0%")]
+    said = "; ".join(f"{what} ({'met' if met else 'not met'}: {goal})" for what, met, goal in checks)
+    return f"The recipe's file, read back by `load_compressed`, over {final['seeds']:.0f} seeds: {said}."
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

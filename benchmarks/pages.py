@@ -47,7 +47,7 @@ def _dense_evaluation() -> float:
 
 def parts() -> dict[str, Callable[[], str]]:
     """Every generated part by name: a function that makes it from the files in docs/."""
-    from benchmarks import all as speed_table, criteria, explorer, lottery, recipe, repair, seeds, ship, when_to_prune
+    from benchmarks import all as speed_table, criteria, explorer, frontier, lottery, recipe, repair, seeds, ship, when_to_prune
     return {
         "headline": lambda: seeds.headline(_csv("results_summary.csv")),
         "results": lambda: seeds.markdown(_csv("results_summary.csv")),
@@ -63,6 +63,8 @@ def parts() -> dict[str, Callable[[], str]]:
         "explorer-browser-summary": lambda: explorer.browser_summary(_browser(), _dense_evaluation()),
         "ship": lambda: speed_table.markdown(_csv("ship.csv"), digits=4),
         "ship-summary": lambda: ship.summary(_csv("ship.csv")),
+        "frontier": lambda: frontier.markdown(_csv("frontier_summary.csv")),
+        "frontier-target": lambda: frontier.target(_csv("frontier_summary.csv")),
     }
 
 

@@ -17,15 +17,18 @@ The map, bottom to top (a module imports only from its own row or below; tests/t
     repair/, lottery       least-squares repair and OBS / SparseGPT (refit.py), the choices made on validation
                            (choices.py); lottery tickets and their controls
     at_init,               pruning before training (SNIP, GraSP, SynFlow, random and shuffled masks, layer
-    sparse_training        collapse) and during it (gradual magnitude from scratch, RigL), training FLOPs counted
+    sparse_training,       collapse) and during it (gradual magnitude from scratch, RigL), training FLOPs counted;
+    learned_sparsity       L0 gates with the hard-concrete distribution: sparsity learned by gradient descent
     experiments            the old import path of the five above, kept for one release
     when_to_prune          before, during or after training: train_arm() trains every arm the same way and
                            counts its training multiply-adds (notebook 10, benchmarks/when_to_prune.py)
     deploy, timing         CSR and to_inference(), shipping_table(); time_forward() and the speed margin
     compression, coding    the Deep Compression file (weight sharing, choose_bits); relative positions, Huffman
+    frontier               the recipe to the smallest file at 98% (notebook 11): its steps, the waterfall,
+                           drop one step, L0 gates against magnitude
     export                 ONNX, int8, every shipped form written and read back
     plots/                 figures by subject (training, weights, sweeps, criteria, repair, lottery, deploy,
-                           when_to_prune);
+                           when_to_prune, frontier);
                            style.py holds every palette and use_style(), which the notebooks call
     explorer/              the interactive explorer: setting, engine (no widgets), figures, readout, tune, panel
     static_explorer, warm  every setting of the explorer's slider computed for the site; Binder's build step

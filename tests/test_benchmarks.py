@@ -267,3 +267,18 @@ def test_page_when_to_prune_table_is_the_one_made_from_docs():
     page = (ROOT / "docs" / "results.md").read_text()
     assert arms_markdown(summary) in page and target(summary) in page
     assert set(summary["arm"]) >= {"SNIP", "SNIP, shuffled", "GraSP", "SynFlow", "RigL", "gradual", "magnitude + fine-tuning"}
+
+
+def test_frontier_page_table_and_target_are_made_from_docs():
+    from benchmarks.frontier import markdown as frontier_markdown, target
+    summary = pd.read_csv(ROOT / "docs" / "frontier_summary.csv")
+    page = (ROOT / "docs" / "speed_and_size.md").read_text()
+    assert frontier_markdown(summary) in page and target(summary) in page
+    lines = frontier_markdown(summary).splitlines()
+    assert lines[2].startswith("| recipe | baseline | 9,544,000 ± 0 | 2,386,000 |")  # 4 bytes per weight, dense
+    met = summary.copy()
+    final = (met["route"] == "recipe") & (met["step"] == "the file")
+    met.loc[final, ["bytes", "nonzero", "test_accuracy"]] = [4_999, 3_000, 0.98]
+    assert target(met).count("(met:") == 3
+    met.loc[final, "bytes"] = 5_001
+    assert "5,001 bytes (not met: <= 5,000)" in target(met)

@@ -24,7 +24,7 @@ def names(requirements):
 
 
 def test_there_are_notebooks_in_reading_order():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10"]
+    assert [p.name[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS + [ROOT / "app" / "explorer.ipynb"], ids=lambda p: p.name)
