@@ -253,12 +253,15 @@ def test_when_to_prune_table_and_target_line():
     lines = arms_markdown(summary).splitlines()
     assert lines[2] == "| before | SNIP | 1% | 10 | 1.10 | 1.00 | 96.00 ± 0.00 | 3 |"
     assert lines[4] == "| during | RigL | 1% | 35 | 4.60 | 1.00 | 98.00 ± 0.06 | 3 |"
-    assert target(summary).startswith("target met: best arm sparse from the first step")  # 98.00 >= 98.0, 4.6% <= 5%
+    assert target(summary).startswith("target met: the arm sparse from the first step with the best validation")
     assert "RigL (35 epochs), 98.00 ± 0.06% at 4.60%" in target(summary)
     slower = summary.copy()
     slower.loc[slower["epochs"] == 35, "flops_share"] = 0.06  # over budget: the 10-epoch RigL is the best left
     assert target(slower).startswith("target not met") and "RigL (10 epochs), 97.00" in target(slower)
     assert "gradual" not in target(slower)  # it starts dense: not sparse from the first step
+    chosen = summary.copy()
+    chosen.loc[chosen["epochs"] == 35, "validation_accuracy"] = 0.9  # validation prefers the 10-epoch RigL
+    assert "RigL (10 epochs), 97.00" in target(chosen) and target(chosen).startswith("target not met")
 
 
 def test_page_when_to_prune_table_is_the_one_made_from_docs():

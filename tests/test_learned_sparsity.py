@@ -49,6 +49,18 @@ def test_gates_are_exactly_zero_and_exactly_one_with_positive_probability():
     assert gates.min() >= 0 and gates.max() <= 1
 
 
+def test_an_unsettled_gate_is_strictly_between_0_and_1_about_two_times_in_three():
+    # at log alpha = 0: 0 < z < 1  <=>  t0 < s < t1 with t0 = -gamma / (zeta - gamma), t1 = (1 - gamma) / (zeta - gamma),
+    # and P(s <= t) = sigmoid(beta * logit(t)); the notebook's "about two times in three" is this number
+    t0, t1 = -GAMMA / (ZETA - GAMMA), (1 - GAMMA) / (ZETA - GAMMA)
+    cdf = lambda t: 1 / (1 + math.exp(-BETA * math.log(t / (1 - t))))
+    exact = cdf(t1) - cdf(t0)
+    assert exact == pytest.approx(0.664, abs=0.001)
+    layer = GatedLinear(torch.ones(100, 100), log_alpha=0.0)
+    gates = layer.sample_gates(torch.Generator().manual_seed(0))
+    assert ((gates > 0) & (gates < 1)).float().mean().item() == pytest.approx(exact, abs=0.02)  # 10,000 draws: 4 se
+
+
 def test_the_test_time_gate_is_deterministic_and_folds_into_a_plain_network():
     layer = layer_with_spread_gates()
     expected = (torch.sigmoid(layer.log_alpha.detach()) * (ZETA - GAMMA) + GAMMA).clamp(0, 1) * (layer.weight != 0)
