@@ -64,7 +64,9 @@ results: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.criteria
 	$(BIN)/python -m benchmarks.repair
 	$(BIN)/python -m benchmarks.lottery
-	$(BIN)/python -m benchmarks.when_to_prune
+	$(BIN)/python -m benchmarks.when_to_prune --name when_to_prune_1
+	$(BIN)/python -m benchmarks.when_to_prune --seeds 0 --keeps 10 3 0.5 --arms SNIP RigL --long --name when_to_prune_keeps
+	$(BIN)/python -m benchmarks.when_to_prune --runs build/results/when_to_prune_1.csv build/results/when_to_prune_keeps.csv
 	$(BIN)/python -m benchmarks.frontier
 
 # the L1 strength of RECIPE, chosen on the validation split: writes build/results/recipe.csv (four trainings on seed 0)

@@ -57,7 +57,7 @@ def markdown(summary: pd.DataFrame) -> str:
     """The table of docs/results.md: one row per arm, share kept and budget."""
     lines = ["| when | arm | hidden weights kept | epochs | training cost (% of dense) | weights connected (%) "
              "| test accuracy (%) | n |", "|---|---|---|---|---|---|---|---|"]
-    for _, r in summary.iterrows():
+    for _, r in summary.sort_values("keep", ascending=False, kind="stable").iterrows():
         accuracy = _accuracy(r)
         lines.append(f"| {r['when']} | {r['arm']} | {r['keep']:g}% | {r['epochs']:g} | {100 * r['flops_share']:.2f} "
                      f"| {r['connected_share']:.2f} | {accuracy} | {r['n']} |")
