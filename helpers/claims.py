@@ -56,6 +56,12 @@ def strict() -> bool:
 
 
 def _format(value) -> str:
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a NumPy or torch scalar: as the number it is
+        value = value.item()
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(_format(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_format(v)}" for k, v in value.items()) + "}"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -70,6 +76,8 @@ def numbers_text(numbers: Mapping[str, object] | None) -> str:
 
     >>> numbers_text({"unit k": 70, "weight accuracy (%)": 98.4567, "seeds": "0-4"})
     'unit k = 70, weight accuracy (%) = 98.46, seeds = 0-4'
+    >>> import numpy as np; numbers_text({"gap, noise": (np.float64(0.69), 0.45), "by k": {10.0: np.float64(-0.11)}})
+    'gap, noise = (0.69, 0.45), by k = {10.0: -0.11}'
     """
     return ", ".join(f"{name} = {_format(value)}" for name, value in (numbers or {}).items())
 
