@@ -266,7 +266,7 @@ def test_when_to_prune_table_and_target_line():
 
 def test_page_when_to_prune_table_is_the_one_made_from_docs():
     from benchmarks.when_to_prune import markdown as arms_markdown, target
-    summary = pd.read_csv(ROOT / "docs" / "when_to_prune_summary.csv", keep_default_na=False)
+    summary = pd.read_csv(ROOT / "docs" / "when_to_prune_summary.csv")
     page = (ROOT / "docs" / "results.md").read_text()
     assert arms_markdown(summary) in page and target(summary) in page
     assert set(summary["arm"]) >= {"SNIP", "SNIP, shuffled", "GraSP", "SynFlow", "RigL", "gradual", "magnitude + fine-tuning"}
