@@ -135,7 +135,8 @@ def accuracy_vs_keep(summary: pd.DataFrame, dense: float | None = None) -> plt.F
     """Test error (log) against the hidden weights kept (log, sparser to the right), a line per arm.
 
     Args:
-        summary: columns arm, when, keep (%), epochs, accuracy (0-1), se (NaN for one run); one row per point.
+        summary: columns arm, when, keep (%), epochs, accuracy (0-1), se (NaN for one run); one row per point;
+            optionally n (seeds): a point of one seed is drawn hollow.
         dense: the dense baseline's accuracy, drawn as a dotted line.
     """
     figure, axis = plt.subplots(figsize=(7.5, 4.2))
@@ -147,6 +148,10 @@ def accuracy_vs_keep(summary: pd.DataFrame, dense: float | None = None) -> plt.F
         axis.errorbar(rows["keep"], error, yerr=100 * rows["se"].fillna(0), marker="os^Dv"[i % 5], capsize=2,
                       color=WHEN_COLORS[rows["when"].iloc[0]], ls=["-", "--", ":", "-."][i % 4],
                       label=f"{arm} ({rows['when'].iloc[0]}, {epochs:g} epochs)")
+        if "n" in rows:  # a point from one seed is drawn hollow
+            one = rows[rows["n"] < 2]
+            axis.scatter(one["keep"], 100 * (1 - one["accuracy"]), marker="os^Dv"[i % 5], s=40, zorder=3,
+                         facecolors="white", edgecolors=WHEN_COLORS[rows["when"].iloc[0]])
     if dense is not None:
         axis.axhline(100 * (1 - dense), color=WHEN_COLORS["dense"], ls=":", lw=1, label="dense baseline")
         errors.append(100 * (1 - dense))
@@ -159,6 +164,8 @@ def accuracy_vs_keep(summary: pd.DataFrame, dense: float | None = None) -> plt.F
     log_error_axis(axis, errors, ylabel="test error (%), log")
     axis.set_ylim(min(errors) * 0.8, max(errors) * 1.4)
     add_accuracy_axis(axis)
+    if "n" in summary and (summary["n"] < 2).any():
+        axis.scatter([], [], marker="o", facecolors="white", edgecolors="0.3", label="hollow: one seed")
     axis.legend(frameon=False, fontsize=8, loc="upper left")
     axis.set_title("Accuracy against the weights kept", loc="left")
     figure.tight_layout()
