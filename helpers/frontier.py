@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -41,7 +40,7 @@ from helpers.compression import (choose_bits, fine_tune_centroids, load_compress
 from helpers.data import Split
 from helpers.model import linear_layers
 from helpers.pruning import apply_masks_, check_k, compact, unit_masks, weight_masks
-from helpers.training import evaluate
+from helpers.training import evaluate, fit
 
 __all__ = ["Recipe", "RECIPE", "PUBLISHED", "STEPS", "teacher_logits", "distil", "unit_step", "weight_round",
            "share_step", "file_step", "nonzero_weights", "step_bytes", "shrink", "drop_one", "RecipeShortfall",
@@ -188,7 +187,8 @@ def distil(net: nn.Module, train: Split, epochs: int, teacher: torch.Tensor | No
 
     The loss is (1 − distillation) · cross-entropy(labels) + distillation · T² · KL(teacher_T ‖ student_T), where
     `_T` is the softmax at temperature T (Hinton et al. 2015). SGD with Nesterov momentum and a one-cycle learning rate
-    peaking at `lr`; no weight decay (what to prune is decided). `net` is not modified.
+    peaking at `lr`; no weight decay (what to prune is decided). `net` is not modified. It is `training.fit`
+    with those settings and a teacher.
 
     Args:
         teacher: the teacher's logits on `train` (`teacher_logits`); needed when distillation > 0.
@@ -196,49 +196,11 @@ def distil(net: nn.Module, train: Split, epochs: int, teacher: torch.Tensor | No
     Raises:
         ValueError: distillation outside [0, 1], distillation > 0 without teacher logits for every image.
     """
-    if not 0 <= distillation <= 1:
-        raise ValueError(f"distillation must be in [0, 1], got {distillation}")
-    if distillation > 0 and (teacher is None or len(teacher) != len(train)):
-        raise ValueError("distillation > 0 needs the teacher's logits on every training image (teacher_logits)")
     tuned = copy.deepcopy(net)
-    if epochs == 0:
-        return tuned.eval()
-    device = next(tuned.parameters()).device
-    modules = dict(tuned.named_modules())
-    if masks is not None:
-        masks = {name: mask.to(device=device, dtype=modules[name].weight.dtype) for name, mask in masks.items()}
-        apply_masks_(tuned, masks)
-    steps = epochs * math.ceil(len(train) / batch_size)
-    optimizer = torch.optim.SGD(tuned.parameters(), lr=lr, momentum=momentum, nesterov=True)
-    if steps >= 4:  # a one-cycle schedule needs a few steps to warm up and anneal (as `fit`)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
-                                                        pct_start=max(0.25, 2 / steps), cycle_momentum=False)
-    else:
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    generator = torch.Generator().manual_seed(seed)
-    images, labels = train.images.to(device), train.labels.to(device)
-    soft = (teacher.to(device) / temperature).log_softmax(1) if distillation > 0 else None
-    tuned.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(train), generator=generator).to(device)
-        for start in range(0, len(train), batch_size):
-            batch = order[start : start + batch_size]
-            logits = tuned(images[batch])
-            loss = nn.functional.cross_entropy(logits, labels[batch]) if distillation < 1 else 0.0
-            loss = (1 - distillation) * loss
-            if soft is not None:
-                kl = nn.functional.kl_div((logits / temperature).log_softmax(1), soft[batch], log_target=True,
-                                          reduction="batchmean")
-                loss = loss + distillation * temperature**2 * kl
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if masks is not None:
-                for name, mask in masks.items():
-                    modules[name].weight.grad.mul_(mask)
-            optimizer.step()
-            scheduler.step()
-            if masks is not None:
-                apply_masks_(tuned, masks)
+    if epochs > 0:
+        fit(tuned, train, epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=0.0, momentum=momentum, l1=0.0,
+            seed=seed, masks=masks, progress=False, teacher=teacher, distillation=distillation,
+            temperature=temperature)
     return tuned.eval()
 
 

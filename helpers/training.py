@@ -128,6 +128,9 @@ def fit(
     progress: bool = True,
     callback: Callable[[int, nn.Module], None] | None = None,
     every: int = 1,
+    teacher: torch.Tensor | None = None,
+    distillation: float = 0.0,
+    temperature: float = 4.0,
 ) -> pd.DataFrame:
     """Train `net` in place with SGD (Nesterov momentum) and a one-cycle learning rate.
 
@@ -157,6 +160,11 @@ def fit(
             after every `every`-th step, with the masks applied (to record a validation curve or
             keep the weights of a step; 08_lottery_tickets).
         every: steps between two calls of `callback` (>= 1).
+        teacher: a teacher's logits on every image of `train`, in order (knowledge distillation, Hinton et al.
+            2015): the loss becomes (1 − distillation) · cross-entropy(labels) + distillation · T² ·
+            KL(teacher_T ‖ student_T), with `_T` the softmax at `temperature` T (used by `frontier.distil`).
+        distillation: the weight of the teacher's term, in [0, 1]; 0 trains on the labels alone.
+        temperature: T (> 0).
 
     Returns:
         One row per epoch: epoch, loss, train_accuracy (on the batches seen
@@ -165,9 +173,16 @@ def fit(
 
     Raises:
         ValueError: epochs < 1, lr <= 0, batch_size < 1, empty `train`,
-            negative weight decay, an unknown optimizer or schedule.
+            negative weight decay, an unknown optimizer or schedule, distillation outside [0, 1] or
+            distillation > 0 without teacher logits for every training image.
     """
     _check_positive("epochs", epochs, integer=True)
+    _check_positive("temperature", temperature)
+    if not 0 <= distillation <= 1:
+        raise ValueError(f"distillation must be in [0, 1], got {distillation!r}")
+    if distillation > 0 and (teacher is None or len(teacher) != len(train)):
+        raise ValueError("distillation > 0 needs the teacher's logits on every training image, in order "
+                         "(frontier.teacher_logits(teacher_net, train))")
     _check_positive("lr", lr)
     _check_positive("batch_size", batch_size, integer=True)
     _check_positive("every", every, integer=True)
@@ -215,6 +230,7 @@ def fit(
         # as 0/1 floats once, so that the two products per step need no conversion
         masks = {name: mask.to(device=device, dtype=modules[name].weight.dtype) for name, mask in masks.items()}
         apply_masks_(net, masks)
+    soft = (teacher.to(device) / temperature).log_softmax(1) if distillation > 0 else None
     generator = torch.Generator().manual_seed(seed)
     history = []
     bar = tqdm(total=total_steps, desc="training", unit="step", disable=not progress, mininterval=0.5)
@@ -232,6 +248,10 @@ def fit(
             x, y = images[batch], labels[batch]
             logits = net(x)
             loss = nn.functional.cross_entropy(logits, y)
+            if soft is not None:
+                kl = nn.functional.kl_div((logits / temperature).log_softmax(1), soft[batch], log_target=True,
+                                          reduction="batchmean")
+                loss = (1 - distillation) * loss + distillation * temperature**2 * kl
             stepper.zero_grad(set_to_none=True)
             loss.backward()
             if l1:

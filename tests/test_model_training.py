@@ -175,6 +175,10 @@ def test_masks_survive_the_optimizer():
     (dict(momentum=1.0), "momentum must be in"),
     (dict(schedule="cosine"), "schedule must be 'one-cycle' or 'constant', got 'cosine'"),
     (dict(every=0), "every must be a positive integer"),
+    (dict(distillation=1.5), r"distillation must be in [0, 1], got 1.5"),
+    (dict(distillation=0.5), "needs the teacher's logits on every training image"),
+    (dict(distillation=0.5, teacher=torch.zeros(3, 5)), "needs the teacher's logits on every training image"),
+    (dict(temperature=0), "temperature must be a positive number"),
 ])
 def test_fit_refuses_bad_arguments(kwargs, message):
     net = make_mlp((8,), inputs=20, classes=5)
@@ -210,6 +214,24 @@ def test_a_constant_schedule_steps_with_the_full_learning_rate_from_the_first_st
     step = 0.5 if schedule == "constant" else 0.5 / 25
     for before, gradient, after in zip(start, gradients, first[1]):
         assert torch.allclose(after, before - step * gradient, atol=1e-6)
+
+
+@pytest.mark.parametrize("distillation, temperature", [(0.5, 4.0), (1.0, 2.0)])
+def test_distillation_steps_down_the_gradient_of_the_written_out_loss(distillation, temperature):
+    torch.manual_seed(0)
+    net, data = make_mlp((8,), inputs=20, classes=5), toy_data(64)
+    teacher = 3 * torch.randn(64, 5)
+    start = [p.detach().clone() for p in net.parameters()]
+    # the loss written out: (1 - d) CE + d T² Σ p_teacher (log p_teacher - log p_student) / batch, at temperature T
+    logits = net(data.images)
+    p_teacher = torch.softmax(teacher / temperature, 1)
+    kl = (p_teacher * (p_teacher.log() - torch.log_softmax(logits / temperature, 1))).sum() / len(teacher)
+    loss = (1 - distillation) * torch.nn.functional.cross_entropy(logits, data.labels) + distillation * temperature**2 * kl
+    gradients = torch.autograd.grad(loss, list(net.parameters()))
+    fit(net, data, epochs=1, batch_size=64, lr=0.5, momentum=0, weight_decay=0, l1=0, schedule="constant",
+        progress=False, teacher=teacher, distillation=distillation, temperature=temperature)
+    for before, gradient, after in zip(start, gradients, net.parameters()):
+        assert torch.allclose(after, before - 0.5 * gradient, atol=1e-6)
 
 
 def test_the_callback_sees_every_nth_step_with_the_masks_applied():
