@@ -36,7 +36,7 @@ def one_seed(seed: int, data, keeps: list[float], arms=ARMS, long: dict[str, int
         runs = [(arm, EPOCHS) for arm in arms] + list((LONG if long is None else long).items())
         for arm, epochs in runs:
             rows.append(train_arm(arm, keep, data, seed=seed, epochs=epochs)[1])
-            print(f"seed {seed}, keep {keep:g}%, {arm} ({epochs} epochs): {100 * rows[-1]['accuracy']:.2f}%, "
+            print(f"seed {seed}, keep {keep:g}%, {arm} ({rows[-1]['epochs']:g} epochs): {100 * rows[-1]['accuracy']:.2f}%, "
                   f"cost {100 * rows[-1]['flops_share']:.2f}% of dense, {rows[-1]['seconds']:.0f} s", flush=True)
     return pd.DataFrame(rows)
 
