@@ -41,7 +41,7 @@ from helpers.model import linear_layers
 from helpers.pruning import apply_masks_, check_masks, prunable_layers
 from helpers.training import evaluate
 
-__all__ = ["METHODS", "layer_keeps", "cubic_keep", "rigl_fraction", "training_flops", "GradualMagnitude", "RigL",
+__all__ = ["METHODS", "layer_keeps", "random_masks", "cubic_keep", "rigl_fraction", "training_flops", "GradualMagnitude", "RigL",
            "FixedMasks", "SparseRun", "train_sparse"]
 
 METHODS = ("gradual", "rigl", "fixed")
@@ -89,14 +89,27 @@ def layer_keeps(net: nn.Module, keep: float | Mapping[str, float], distribution:
     return {name: 100.0 if name in dense else 100 * scale * raw[name] for name in layers}
 
 
-def cubic_keep(step: int, start: int, end: int, keep: float) -> float:
-    """Zhu & Gupta's share kept at `step`: 100% until `start`, keep + (100 − keep)(1 − progress)³, `keep` from `end`.
+def random_masks(net: nn.Module, shares: Mapping[str, float], seed: int = 0) -> dict[str, torch.Tensor]:
+    """Masks keeping exactly kept_count(shares[layer], n) weights of each layer, at places drawn from `seed`."""
+    layers = dict(linear_layers(net))
+    generator = torch.Generator().manual_seed(seed)
+    masks = {}
+    for name, share in shares.items():
+        flat = torch.zeros(layers[name].weight.numel(), dtype=torch.bool)
+        flat[torch.randperm(len(flat), generator=generator)[:kept_count(share, len(flat))]] = True
+        masks[name] = flat.view(layers[name].weight.shape)
+    return masks
+
+
+def cubic_keep(step: int, start: int, end: int, keep: float, initial: float = 100.0) -> float:
+    """Zhu & Gupta's share kept at `step`: `initial` (100%) until `start`, keep + (initial − keep)(1 − progress)³,
+    `keep` from `end`.
 
     >>> [round(cubic_keep(t, 0, 10, 10), 2) for t in (0, 5, 10, 20)]
     [100.0, 21.25, 10.0, 10.0]
     """
     progress = min(max((step - start) / max(end - start, 1), 0.0), 1.0)
-    return keep + (100 - keep) * (1 - progress) ** 3
+    return keep + (initial - keep) * (1 - progress) ** 3
 
 
 def rigl_fraction(step: int, alpha: float, end: int) -> float:
@@ -142,19 +155,26 @@ class GradualMagnitude:
 
     Every `interval` steps from `start` to `end` (and at `end`), each layer keeps exactly
     round(cubic_keep(step)/100 · n) of its weights still alive, those of largest magnitude.
+    With `initial` below 100 it starts sparse instead: random masks keeping `initial`% of the weights (at the same
+    `distribution`), pruned on the same schedule from there (a sparse start, as GraNet's; Liu et al. 2021).
     """
 
     def __init__(self, net: nn.Module, keep: float | Mapping[str, float], total_steps: int, start: float = 0.1,
-                 end: float = 0.7, interval: int = 100, distribution: str = "uniform", include_output: bool = False):
+                 end: float = 0.7, interval: int = 100, distribution: str = "uniform", include_output: bool = False,
+                 initial: float = 100.0, seed: int = 0):
         if not 0 <= start < end <= 1:
             raise ValueError(f"start and end are fractions of training with 0 <= start < end <= 1, "
                              f"got start={start!r}, end={end!r}")
         _check_interval(interval)
         self.keeps = layer_keeps(net, keep, distribution, include_output)
+        self.initial = layer_keeps(net, initial, distribution, include_output)
+        fewer = [name for name in self.keeps if self.initial[name] < self.keeps[name]]
+        if fewer:
+            raise ValueError(f"initial ({initial!r}%) keeps fewer weights than keep in layers {fewer}: "
+                             f"start from a larger share than the one you prune to")
         self.start, self.end = round(start * total_steps), round(end * total_steps)
         self.interval = interval
-        self.masks = {name: torch.ones(layer.weight.shape, dtype=torch.bool)
-                      for name, layer in linear_layers(net) if name in self.keeps}
+        self.masks = random_masks(net, self.initial, seed)
         self.updates: list[dict] = []
 
     def wants_gradient(self, step: int) -> bool:
@@ -167,7 +187,7 @@ class GradualMagnitude:
         layers = dict(linear_layers(net))
         for name, mask in self.masks.items():
             weight = layers[name].weight.detach()
-            count = kept_count(cubic_keep(step, self.start, self.end, self.keeps[name]), mask.numel())
+            count = kept_count(cubic_keep(step, self.start, self.end, self.keeps[name], self.initial[name]), mask.numel())
             score = torch.where(mask.to(weight.device), weight.abs(), torch.tensor(-1.0, device=weight.device))
             new = largest_count(score, count).cpu()
             self.updates.append(dict(step=step, layer=name, kept=count, pruned=int((mask & ~new).sum()), grown=0))
@@ -220,14 +240,7 @@ class RigL:
             check_masks(net, masks)
             self.masks = {name: mask.bool().cpu().clone() for name, mask in masks.items()}
         else:
-            keeps = layer_keeps(net, keep, distribution, include_output)
-            layers = dict(linear_layers(net))
-            generator = torch.Generator().manual_seed(seed)
-            self.masks = {}
-            for name, share in keeps.items():
-                flat = torch.zeros(layers[name].weight.numel(), dtype=torch.bool)
-                flat[torch.randperm(len(flat), generator=generator)[:kept_count(share, len(flat))]] = True
-                self.masks[name] = flat.view(layers[name].weight.shape)
+            self.masks = random_masks(net, layer_keeps(net, keep, distribution, include_output), seed)
         self.updates: list[dict] = []
         self.grown: dict[str, torch.Tensor] = {}
 
@@ -328,7 +341,7 @@ def train_sparse(net: nn.Module, train: Split, method: str = "rigl", keep: float
         masks: the fixed masks, or RigL's first masks.
         progress: show a progress bar.
         callback: called as callback(step, net, masks) after every step (and with step 0 before the first).
-        **options: passed to `GradualMagnitude` (start, end, interval, distribution, include_output) or
+        **options: passed to `GradualMagnitude` (start, end, interval, distribution, include_output, initial) or
             `RigL` (interval, alpha, end, distribution, include_output).
 
     Returns:
@@ -346,7 +359,7 @@ def train_sparse(net: nn.Module, train: Split, method: str = "rigl", keep: float
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total_steps = epochs * steps_per_epoch
     if method == "gradual":
-        sparsity = GradualMagnitude(net, keep, total_steps, **options)
+        sparsity = GradualMagnitude(net, keep, total_steps, seed=seed, **options)
     elif method == "rigl":
         sparsity = RigL(net, keep, total_steps, masks=masks, seed=seed, **options)
     else:

@@ -262,6 +262,9 @@ def test_when_to_prune_table_and_target_line():
     chosen = summary.copy()
     chosen.loc[chosen["epochs"] == 35, "validation_accuracy"] = 0.9  # validation prefers the 10-epoch RigL
     assert "RigL (10 epochs), 97.00" in target(chosen) and target(chosen).startswith("target not met")
+    sparse_start = summary[summary["arm"] == "gradual"].assign(arm="gradual, sparse start", flops_share=0.03)
+    both = pd.concat([summary, sparse_start], ignore_index=True)  # sparse from the first step: it may be chosen
+    assert "gradual, sparse start (10 epochs), 98.50 ± 0.00% at 3.00%" in target(both)
 
 
 def test_page_when_to_prune_table_is_the_one_made_from_docs():

@@ -94,6 +94,41 @@ def test_gradual_pruning_counts_are_exact_at_every_pruning_step_and_pruned_weigh
     assert masked_weights_are_zero(run.net, run.masks)
 
 
+@pytest.mark.parametrize("distribution", ["uniform", "erk"])
+def test_gradual_pruning_from_a_sparse_start_begins_at_random_masks_and_follows_the_schedule_down(distribution):
+    net, keep, initial, epochs = tiny(), 5.0, 40.0, 3
+    total = epochs * N // BATCH
+    seen = []
+    run = train_sparse(net, toy(), "gradual", keep, epochs=epochs, batch_size=BATCH, progress=False, interval=2,
+                       start=0.25, end=0.75, initial=initial, distribution=distribution, seed=3,
+                       callback=lambda step, trained, masks: seen.append({k: m.clone() for k, m in masks.items()}))
+    layers = dict(linear_layers(net))
+    first, last = layer_keeps(net, initial, distribution), layer_keeps(net, keep, distribution)
+    start, end = round(0.25 * total), round(0.75 * total)
+    for name, share in first.items():  # before the first step: exactly the initial share, at seeded random places
+        assert int(seen[0][name].sum()) == kept_count(share, layers[name].weight.numel())
+    assert {k: int(m.sum()) for k, m in seen[0].items()} != {k: m.numel() for k, m in seen[0].items()}
+    assert all(torch.equal(seen[0][k], m) for k, m in sparse_training.random_masks(net, first, seed=3).items())
+    for row in run.updates.itertuples():
+        numel = layers[row.layer].weight.numel()
+        assert row.kept == kept_count(cubic_keep(row.step, start, end, last[row.layer], first[row.layer]), numel)
+    for before, after in zip(seen, seen[1:]):
+        assert all(not (after[k] & ~before[k]).any() for k in after)  # it only prunes
+    assert {k: int(m.sum()) for k, m in run.masks.items()} == {
+        name: kept_count(share, layers[name].weight.numel()) for name, share in last.items()}
+    # the cost counts the sparse start: less than the same schedule from the dense network
+    dense_start = train_sparse(net, toy(), "gradual", keep, epochs=epochs, batch_size=BATCH, progress=False,
+                               interval=2, start=0.25, end=0.75, distribution=distribution)
+    assert run.flops < dense_start.flops
+
+
+def test_a_sparse_start_below_the_share_kept_is_refused():
+    with pytest.raises(ValueError, match="initial .* keeps fewer weights than keep"):
+        GradualMagnitude(tiny(), 20, 100, initial=10)
+    assert cubic_keep(5, 0, 10, 10, initial=50) == pytest.approx(10 + 40 * 0.5**3)
+    assert cubic_keep(0, 0, 10, 10, initial=50) == 50 and cubic_keep(10, 0, 10, 10, initial=50) == 10
+
+
 def test_gradual_pruning_prunes_the_smallest_magnitudes_of_the_living():
     net = tiny()
     schedule = GradualMagnitude(net, 50, total_steps=10, start=0.0, end=0.2, interval=1)

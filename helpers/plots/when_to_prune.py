@@ -83,11 +83,15 @@ def connected_vs_keep(table: pd.DataFrame) -> plt.Figure:
     axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axis.set_xlim(max(keeps) * 1.3, min(keeps) / 1.3)
     axis.set_ylim(floor / 1.5 ** len(methods) , None)
+    low, high = axis.get_ylim()
+    axis.set_yticks([t for t in axis.get_yticks() if floor * 1.3 < t <= high])  # no tick in the strip of crosses
+    axis.set_ylim(low, high * 30)  # room above the lines for the legend
     axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.text(max(keeps) * 1.2, floor / 1.5, "no path", fontsize=8, color="0.4", va="center")
     axis.set_xlabel("hidden weights kept (%, log, sparser to the right)")
     axis.set_ylabel("weights on a path (%, log)")
     axis.set_title("Where each method's network falls apart", loc="left")
-    axis.legend(frameon=False, fontsize=8, loc="lower left")
+    axis.legend(frameon=False, fontsize=8, loc="upper right")
     figure.tight_layout()
     return figure
 
@@ -146,8 +150,10 @@ def accuracy_vs_keep(summary: pd.DataFrame, dense: float | None = None) -> plt.F
         error = 100 * (1 - rows["accuracy"])
         errors += list(error)
         axis.errorbar(rows["keep"], error, yerr=100 * rows["se"].fillna(0), marker="os^Dv"[i % 5], capsize=2,
-                      color=WHEN_COLORS[rows["when"].iloc[0]], ls=["-", "--", ":", "-."][i % 4],
-                      label=f"{arm} ({rows['when'].iloc[0]}, {epochs:g} epochs)")
+                      color=WHEN_COLORS[rows["when"].iloc[0]], ls=["-", "--", ":", "-."][i % 4])
+        axis.annotate(f"{arm}\n({rows['when'].iloc[0]}, {epochs:g} ep.)", (rows["keep"].iloc[-1], error.iloc[-1]),
+                      xytext=(8, 0), textcoords="offset points", va="center", fontsize=8,
+                      color=WHEN_COLORS[rows["when"].iloc[0]], gid=POINT_LABEL)
         if "n" in rows:  # a point from one seed is drawn hollow
             one = rows[rows["n"] < 2]
             axis.scatter(one["keep"], 100 * (1 - one["accuracy"]), marker="os^Dv"[i % 5], s=40, zorder=3,
@@ -159,7 +165,7 @@ def accuracy_vs_keep(summary: pd.DataFrame, dense: float | None = None) -> plt.F
     axis.set_xscale("log")
     axis.set_xticks(keeps, [f"{k:g}" for k in keeps])
     axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    axis.set_xlim(max(keeps) * 1.3, min(keeps) / 1.3)
+    axis.set_xlim(max(keeps) * 1.3, min(keeps) / 4)  # room on the right for the names at the lines' ends
     axis.set_xlabel("hidden weights kept (%, log, sparser to the right)")
     log_error_axis(axis, errors, ylabel="test error (%), log")
     axis.set_ylim(min(errors) * 0.8, max(errors) * 1.4)
@@ -167,6 +173,6 @@ def accuracy_vs_keep(summary: pd.DataFrame, dense: float | None = None) -> plt.F
     if "n" in summary and (summary["n"] < 2).any():
         axis.scatter([], [], marker="o", facecolors="white", edgecolors="0.3", label="hollow: one seed")
     axis.legend(frameon=False, fontsize=8, loc="upper left")
-    axis.set_title("Accuracy against the weights kept", loc="left")
+    axis.set_title("Accuracy against the weights kept (bars: standard error over seeds)", loc="left")
     figure.tight_layout()
     return figure
