@@ -58,7 +58,7 @@ explorer: $(BIN)/.installed
 # tables of notebook 06, the repair table of notebook 07, the lottery table of notebook 08 and the before/during/after
 # table of notebook 10 and the frontier of notebook 11, mean ± standard error:
 # writes build/results/ (not part of CI: it trains two networks per seed, fine-tunes for 24 epochs per seed, and runs
-# 22 short trainings per seed for the lottery, 20 trainings per seed for notebook 10)
+# 22 short trainings per seed for the lottery, 21 trainings per seed for notebook 10)
 results: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.seeds
 	$(BIN)/python -m benchmarks.criteria
