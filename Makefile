@@ -58,14 +58,14 @@ explorer: $(BIN)/.installed
 # tables of notebook 06, the repair table of notebook 07, the lottery table of notebook 08 and the before/during/after
 # table of notebook 10 and the frontier of notebook 11, mean ± standard error:
 # writes build/results/ (not part of CI: it trains two networks per seed, fine-tunes for 24 epochs per seed, and runs
-# 22 short trainings per seed for the lottery, 21 trainings per seed for notebook 10)
+# 22 short trainings per seed for the lottery, 24 trainings per seed for notebook 10)
 results: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.seeds
 	$(BIN)/python -m benchmarks.criteria
 	$(BIN)/python -m benchmarks.repair
 	$(BIN)/python -m benchmarks.lottery
 	$(BIN)/python -m benchmarks.when_to_prune --name when_to_prune_1
-	$(BIN)/python -m benchmarks.when_to_prune --keeps 10 3 0.5 --arms SNIP RigL gradual "magnitude + fine-tuning" --long --name when_to_prune_keeps
+	$(BIN)/python -m benchmarks.when_to_prune --keeps 10 3 0.5 --arms SNIP RigL gradual "gradual, sparse start" "magnitude + fine-tuning" --long --name when_to_prune_keeps
 	$(BIN)/python -m benchmarks.when_to_prune --runs build/results/when_to_prune_1.csv build/results/when_to_prune_keeps.csv
 	$(BIN)/python -m benchmarks.frontier
 

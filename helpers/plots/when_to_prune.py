@@ -148,16 +148,15 @@ def accuracy_vs_keep(summary: pd.DataFrame, dense: float | None = None) -> plt.F
         dense: the dense baseline's accuracy, drawn as a dotted line.
     """
     figure, axis = plt.subplots(figsize=(7.5, 4.2))
-    errors = []
+    errors, ends = [], []  # ends: (error, keep, name, colour) of each line's last point, where its name goes
     for i, ((arm, epochs), rows) in enumerate(summary.groupby(["arm", "epochs"], sort=False)):
         rows = rows.sort_values("keep", ascending=False)
         error = 100 * (1 - rows["accuracy"])
         errors += list(error)
         axis.errorbar(rows["keep"], error, yerr=100 * rows["se"].fillna(0), marker="os^Dv"[i % 5], capsize=2,
                       color=WHEN_COLORS[rows["when"].iloc[0]], ls=["-", "--", ":", "-."][i % 4])
-        axis.annotate(f"{arm}\n({rows['when'].iloc[0]}, {epochs:g} ep.)", (rows["keep"].iloc[-1], error.iloc[-1]),
-                      xytext=(8, 0), textcoords="offset points", va="center", fontsize=8,
-                      color=WHEN_COLORS[rows["when"].iloc[0]], gid=POINT_LABEL)
+        ends.append((error.iloc[-1], rows["keep"].iloc[-1], f"{arm} ({rows['when'].iloc[0]}, {epochs:g} ep.)",
+                     WHEN_COLORS[rows["when"].iloc[0]]))
         if "n" in rows:  # a point from one seed is drawn hollow
             one = rows[rows["n"] < 2]
             axis.scatter(one["keep"], 100 * (1 - one["accuracy"]), marker="os^Dv"[i % 5], s=40, zorder=3,
@@ -169,7 +168,7 @@ def accuracy_vs_keep(summary: pd.DataFrame, dense: float | None = None) -> plt.F
     axis.set_xscale("log")
     axis.set_xticks(keeps, [f"{k:g}" for k in keeps])
     axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    axis.set_xlim(max(keeps) * 1.3, min(keeps) / 4)  # room on the right for the names at the lines' ends
+    axis.set_xlim(max(keeps) * 1.3, min(keeps) / 8)  # room on the right for the names at the lines' ends
     axis.set_xlabel("hidden weights kept (%, log, sparser to the right)")
     log_error_axis(axis, errors, ylabel="test error (%), log")
     axis.set_ylim(min(errors) * 0.8, max(errors) * 1.4)
@@ -177,6 +176,11 @@ def accuracy_vs_keep(summary: pd.DataFrame, dense: float | None = None) -> plt.F
     if "n" in summary and (summary["n"] < 2).any():
         axis.scatter([], [], marker="o", facecolors="white", edgecolors="0.3", label="hollow: one seed")
     axis.legend(frameon=False, fontsize=8, loc="upper left")
+    label_at = 0.0
+    for error, keep, name, colour in sorted(ends):  # from the bottom up, each name at least a label's height higher
+        label_at = max(error, label_at * 1.1)
+        axis.annotate(name, (keep, error), xytext=(keep / 1.12, label_at), textcoords="data", va="center",
+                      fontsize=8, color=colour, gid=POINT_LABEL)
     axis.set_title("Accuracy against the weights kept (bars: standard error over seeds)", loc="left")
     figure.tight_layout()
     return figure
